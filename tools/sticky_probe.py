@@ -1,0 +1,178 @@
+#!/usr/bin/env python3
+"""Send simulated clients through a load balancer and summarise how sticky their sessions were.
+
+Each client keeps its own cookies (the sticky cookie and Flask's session) and sends a fixed
+number of sequential GET requests. With --ip-sources, client N binds its socket to 127.0.N.1,
+so nginx's ip_hash (which keys on the first three octets) sees N different clients; run it on
+the load balancer host itself. Standard library only: it runs on any host with python3.
+
+The load is bounded: clients × requests requests, each with a timeout, and an overall deadline.
+Prints one JSON document; the Molecule verifies assert on it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import sys
+import time
+import urllib.parse
+from dataclasses import dataclass, field
+from http.cookies import CookieError, SimpleCookie
+from typing import Any
+
+
+@dataclass
+class Answer:
+    status: int | None
+    server_id: str | None = None
+    visit_count: int | None = None
+    local_visits: int | None = None
+    servers_seen: list[str] = field(default_factory=list)
+    sticky_cookie_set: str | None = None
+    error: str | None = None
+
+
+@dataclass
+class Client:
+    number: int
+    source_address: str | None
+    cookies: dict[str, str] = field(default_factory=dict)
+    answers: list[Answer] = field(default_factory=list)
+
+    def cookie_header(self) -> str:
+        return "; ".join(f"{name}={value}" for name, value in self.cookies.items())
+
+
+def _remember_cookies(client: Client, set_cookie_headers: list[str], sticky_name: str) -> str | None:
+    sticky_value = None
+    for header in set_cookie_headers:
+        jar: SimpleCookie = SimpleCookie()
+        try:
+            jar.load(header)
+        except CookieError:
+            continue
+        for name, morsel in jar.items():
+            client.cookies[name] = morsel.value
+            if name == sticky_name:
+                sticky_value = morsel.value
+    return sticky_value
+
+
+def send(client: Client, url: urllib.parse.SplitResult, sticky_name: str, timeout: float,
+         extra_cookie: str | None = None) -> Answer:
+    source = (client.source_address, 0) if client.source_address else None
+    connection = http.client.HTTPConnection(url.hostname, url.port or 80, timeout=timeout,
+                                            source_address=source)
+    headers = {"Accept": "application/json", "Connection": "close"}
+    cookie_header = client.cookie_header()
+    if extra_cookie is not None:
+        cookie_header = extra_cookie
+    if cookie_header:
+        headers["Cookie"] = cookie_header
+    try:
+        connection.request("GET", url.path or "/", headers=headers)
+        response = connection.getresponse()
+        body = response.read()
+        sticky = _remember_cookies(client, response.headers.get_all("Set-Cookie") or [], sticky_name)
+        answer = Answer(status=response.status, sticky_cookie_set=sticky)
+        if response.status == 200:
+            document = json.loads(body)
+            answer.server_id = document.get("server_id")
+            answer.visit_count = document.get("visit_count")
+            answer.local_visits = document.get("local_visits")
+            answer.servers_seen = list(document.get("servers_seen", []))
+        return answer
+    except (OSError, http.client.HTTPException, ValueError) as error:
+        return Answer(status=None, error=f"{type(error).__name__}: {error}")
+    finally:
+        connection.close()
+
+
+def summarise(clients: list[Client], requests: int) -> dict[str, Any]:
+    expected_counts = list(range(1, requests + 1))
+    answers = [answer for client in clients for answer in client.answers]
+    first_servers: dict[str, int] = {}
+    for client in clients:
+        first = next((a.server_id for a in client.answers if a.server_id), None)
+        if first:
+            first_servers[first] = first_servers.get(first, 0) + 1
+    per_client = []
+    for client in clients:
+        servers = [a.server_id for a in client.answers if a.server_id]
+        sticky_sets = [a.sticky_cookie_set for a in client.answers if a.sticky_cookie_set]
+        per_client.append({
+            "client": client.number,
+            "source_address": client.source_address,
+            "servers": servers,
+            "distinct_servers": len(set(servers)),
+            "visit_counts": [a.visit_count for a in client.answers],
+            "local_visits": [a.local_visits for a in client.answers],
+            "servers_seen": client.answers[-1].servers_seen if client.answers else [],
+            "sticky_cookies_set": sticky_sets,
+            "statuses": [a.status for a in client.answers],
+        })
+    return {
+        "clients": len(clients),
+        "requests_per_client": requests,
+        "requests": len(answers),
+        "ok": sum(1 for a in answers if a.status == 200),
+        "failed": sum(1 for a in answers if a.status != 200),
+        "server_errors": sum(1 for a in answers if a.status is not None and a.status >= 500),
+        "no_answer": sum(1 for a in answers if a.status is None),
+        "errors_sample": sorted({a.error for a in answers if a.error})[:5],
+        "sticky_clients": sum(1 for c in per_client if c["distinct_servers"] == 1),
+        "clients_with_counts_1_to_n": sum(1 for c in per_client if c["visit_counts"] == expected_counts),
+        "clients_with_local_visits_1_to_n": sum(
+            1 for c in per_client if c["local_visits"] == expected_counts),
+        "clients_seeing_one_server": sum(1 for c in per_client if len(c["servers_seen"]) == 1),
+        "new_sessions_per_server": dict(sorted(first_servers.items())),
+        "servers_reached": sorted({a.server_id for a in answers if a.server_id}),
+        "sticky_cookie_values": sorted({v for c in per_client for v in c["sticky_cookies_set"]}),
+        "sticky_cookie_sets_per_client": [len(c["sticky_cookies_set"]) for c in per_client],
+        "per_client": per_client,
+    }
+
+
+def run(url: str, clients: int, requests: int, sticky_name: str, ip_sources: bool,
+        timeout: float, deadline: float) -> dict[str, Any]:
+    target = urllib.parse.urlsplit(url)
+    if target.scheme != "http" or not target.hostname:
+        raise SystemExit(f"only http:// URLs are supported, got {url!r}")
+    if ip_sources and not 1 <= clients <= 254:
+        raise SystemExit("--ip-sources supports 1-254 clients (127.0.1.1 .. 127.0.254.1)")
+    stop_at = time.monotonic() + deadline
+    population = [Client(number, f"127.0.{number}.1" if ip_sources else None)
+                  for number in range(1, clients + 1)]
+    for _ in range(requests):
+        for client in population:
+            if time.monotonic() > stop_at:
+                client.answers.append(Answer(status=None, error="deadline reached"))
+                continue
+            client.answers.append(send(client, target, sticky_name, timeout))
+    return summarise(population, requests)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("url", help="load balancer URL, e.g. http://127.0.0.1/")
+    parser.add_argument("--clients", type=int, default=30)
+    parser.add_argument("--requests", type=int, default=5, help="requests per client")
+    parser.add_argument("--cookie-name", default="SERVERID", help="name of the sticky cookie")
+    parser.add_argument("--ip-sources", action="store_true",
+                        help="bind client N to 127.0.N.1 (distinct /24s for ip_hash)")
+    parser.add_argument("--timeout", type=float, default=5.0, help="seconds per request")
+    parser.add_argument("--deadline", type=float, default=120.0, help="seconds for the whole run")
+    arguments = parser.parse_args(argv)
+    if arguments.clients < 1 or arguments.requests < 1:
+        parser.error("--clients and --requests must be 1 or more")
+    report = run(arguments.url, arguments.clients, arguments.requests, arguments.cookie_name,
+                 arguments.ip_sources, arguments.timeout, arguments.deadline)
+    json.dump(report, sys.stdout, indent=2)
+    print()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
