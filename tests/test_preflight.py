@@ -1,0 +1,95 @@
+"""Bad input stops site.yml in its preflight play, before any host is touched.
+
+The inventories here use local connections to hosts that do not exist: if anything got past
+the preflight play it would fail differently (and the play recap would show the later plays).
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from conftest import PROJECT_DIR
+
+ANSIBLE_PLAYBOOK = Path(sys.executable).parent / "ansible-playbook"
+
+GOOD_INVENTORY = """
+all:
+  vars: {ansible_connection: local, ansible_python_interpreter: /nonexistent/python}
+  children:
+    lb: {hosts: {lb1: {}}}
+    app:
+      hosts:
+        app1: {backends_instances: [{port: 5001}]}
+        app2: {backends_instances: [{port: 5001}]}
+"""
+
+
+def run_site(tmp_path: Path, inventory: str, *extra: str) -> subprocess.CompletedProcess:
+    inventory_dir = tmp_path / "inventory"
+    inventory_dir.mkdir(exist_ok=True)
+    (inventory_dir / "hosts.yml").write_text(inventory)
+    environment = {**os.environ, "ANSIBLE_NOCOLOR": "1", "ANSIBLE_CONFIG": str(PROJECT_DIR / "ansible.cfg")}
+    return subprocess.run(
+        [str(ANSIBLE_PLAYBOOK), "-i", str(inventory_dir), str(PROJECT_DIR / "site.yml"), *extra],
+        cwd=PROJECT_DIR, env=environment, capture_output=True, text=True, timeout=120, check=False,
+    )
+
+
+def assert_stopped_in_preflight(result: subprocess.CompletedProcess, message: str) -> None:
+    output = result.stdout + result.stderr
+    assert result.returncode != 0, output
+    assert message in output, output
+    assert "PLAY [Deploy" not in output, "a play after preflight started"
+    assert "changed=1" not in output and "changed=2" not in output
+
+
+@pytest.mark.parametrize("strategy", ["sticky", "IP_HASH", ""])
+def test_unknown_strategy_lists_the_valid_ones(tmp_path: Path, strategy: str) -> None:
+    result = run_site(tmp_path, GOOD_INVENTORY, "-e", f"strategy={strategy}")
+    assert_stopped_in_preflight(
+        result, f"Unknown strategy '{strategy}'. Valid strategies: cookie, ip_hash, round_robin, least_conn")
+
+
+def test_empty_app_group(tmp_path: Path) -> None:
+    inventory = """
+all:
+  vars: {ansible_connection: local}
+  children:
+    lb: {hosts: {lb1: {}}}
+    app: {hosts: {}}
+"""
+    assert_stopped_in_preflight(run_site(tmp_path, inventory), "one in group 'app' (lb: ['lb1'], app: [])")
+
+
+def test_port_clash(tmp_path: Path) -> None:
+    inventory = GOOD_INVENTORY.replace("app2: {backends_instances: [{port: 5001}]}",
+                                       "app2: {backends_instances: [{port: 5002}, {port: 5002}]}")
+    assert_stopped_in_preflight(run_site(tmp_path, inventory), "port 5002 is listed twice")
+
+
+def test_weight_below_one(tmp_path: Path) -> None:
+    inventory = GOOD_INVENTORY.replace("[{port: 5001}]}\n        app2", "[{port: 5001, weight: 0}]}\n        app2")
+    assert_stopped_in_preflight(run_site(tmp_path, inventory), "weight of port 5001 is 0")
+
+
+def test_invalid_role_variable_is_named(tmp_path: Path) -> None:
+    result = run_site(tmp_path, GOOD_INVENTORY, "-e", "flask_app_worker_class=eventlet")
+    assert_stopped_in_preflight(result, "flask_app_worker_class")
+
+
+def test_secrets_are_generated_outside_git_with_tight_modes(tmp_path: Path) -> None:
+    # A good inventory passes preflight (then fails on the non-existent hosts); by then both
+    # secrets exist next to the inventory, readable by their owner only, and were never printed.
+    result = run_site(tmp_path, GOOD_INVENTORY, "--tags", "never-matches")
+    secrets = tmp_path / "inventory" / ".secrets"
+    output = result.stdout + result.stderr
+    for name in ("flask_secret_key", "cookie_secret"):
+        path = secrets / name
+        assert path.exists(), output
+        assert path.stat().st_mode & 0o077 == 0, oct(path.stat().st_mode)
+        assert path.read_text().strip() not in output
