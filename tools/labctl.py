@@ -15,15 +15,12 @@ bootstrapped from Debian's apt mirror and imported, never pulled.
 from __future__ import annotations
 
 import argparse
-import http.cookiejar
-import json
 import os
 import shutil
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
@@ -32,8 +29,8 @@ BASE_IMAGE = os.environ.get("STICKY_BASE_IMAGE", "stickylab/debian-systemd:bookw
 # systemd as PID 1 and python3 for Ansible. Everything else is the roles' job.
 BASE_PACKAGES = "systemd,systemd-sysv,python3,sudo,iproute2,ca-certificates,procps"
 
-LAB_NETWORK = "stickylab"
-LAB_PREFIX = "stickylab-"
+LAB_NETWORK = "stickylab-lab"
+LAB_PREFIX = "stickylab-lab-"
 LAB_LABEL = "io.stickylab.lab=1"
 LAB_HOSTS = ("lb1", "app1", "app2", "app3")
 LAB_INVENTORY = PROJECT_DIR / "inventories" / "lab"
@@ -103,16 +100,143 @@ def ensure_image(name: str = BASE_IMAGE) -> None:
              str(rootfs), name], quiet=True)
 
 
+REQUIRED_COMMANDS = {"dockerd": "docker.io", "mmdebstrap": "mmdebstrap", "curl": "curl", "jq": "jq"}
+
+
+def ensure_packages() -> None:
+    """Install the Debian packages the tests and the lab need, if any is missing."""
+    missing = sorted({package for command, package in REQUIRED_COMMANDS.items()
+                      if shutil.which(command) is None})
+    if not missing:
+        return
+    stage(f"installing Debian packages: {' '.join(missing)}")
+    environment = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    subprocess.run(["apt-get", "update", "-qq"], check=True, env=environment)
+    subprocess.run(["apt-get", "install", "-y", "-qq", *missing], check=True, env=environment)
+
+
+def container_name(host: str) -> str:
+    return f"{LAB_PREFIX}{host}"
+
+
+def container_state(name: str) -> str | None:
+    result = subprocess.run(["docker", "inspect", "--format", "{{.State.Status}}", name],
+                            capture_output=True, text=True, check=False)
+    return result.stdout.strip() if result.returncode == 0 else None
+
+
+def published_port(name: str) -> str | None:
+    result = subprocess.run(["docker", "port", name, "80/tcp"], capture_output=True, text=True,
+                            check=False)
+    return result.stdout.strip().rsplit(":", 1)[-1] if result.returncode == 0 and result.stdout else None
+
+
+def start_lab_host(host: str, port: int) -> None:
+    name = container_name(host)
+    state = container_state(name)
+    if host.startswith("lb") and state is not None and published_port(name) != str(port):
+        stage(f"re-creating {name} to publish port {port}")
+        run(["docker", "rm", "-f", name], quiet=True)
+        state = None
+    if state == "running":
+        return
+    if state is not None:
+        run(["docker", "start", name], quiet=True)
+        return
+    publish = ["-p", f"127.0.0.1:{port}:80"] if host.startswith("lb") else []
+    run(["docker", "run", "-d", "--name", name, "--hostname", host, "--network", LAB_NETWORK,
+         "--label", LAB_LABEL, *publish, *SYSTEMD_CONTAINER_OPTIONS, BASE_IMAGE,
+         "/lib/systemd/systemd"], quiet=True)
+
+
+def wait_for_systemd(host: str) -> None:
+    result = subprocess.run(["docker", "exec", container_name(host), "timeout", "90",
+                             "systemctl", "is-system-running", "--wait"],
+                            capture_output=True, text=True, check=False)
+    if result.stdout.strip() not in ("running", "degraded"):
+        fail(f"systemd in {container_name(host)} did not come up ({result.stdout.strip()!r}); "
+             f"see `docker logs {container_name(host)}`")
+
+
+def lab_up(strategy: str, port: int) -> None:
+    ensure_image()
+    stage(f"starting lab hosts {', '.join(LAB_HOSTS)} on network {LAB_NETWORK}")
+    if run(["docker", "network", "inspect", LAB_NETWORK], check=False, quiet=True).returncode:
+        run(["docker", "network", "create", "--label", LAB_LABEL, LAB_NETWORK], quiet=True)
+    for host in LAB_HOSTS:
+        start_lab_host(host, port)
+    for host in LAB_HOSTS:
+        wait_for_systemd(host)
+    stage(f"running site.yml against the lab with strategy={strategy}")
+    ansible_playbook = Path(sys.executable).parent / "ansible-playbook"
+    result = subprocess.run([str(ansible_playbook), "-i", str(LAB_INVENTORY), "site.yml",
+                             "-e", f"strategy={strategy}"], cwd=PROJECT_DIR, check=False)
+    if result.returncode != 0:
+        fail("site.yml failed against the lab (output above). Fix the cause and re-run "
+             "`make lab`; `make lab-down` removes the lab.")
+
+
+def lab_down() -> None:
+    ensure_engine()
+    containers = subprocess.run(["docker", "ps", "-aq", "--filter", f"label={LAB_LABEL}"],
+                                capture_output=True, text=True, check=True).stdout.split()
+    if containers:
+        stage(f"removing {len(containers)} lab container(s)")
+        run(["docker", "rm", "-f", "-v", *containers], quiet=True)
+    networks = subprocess.run(["docker", "network", "ls", "-q", "--filter", f"label={LAB_LABEL}"],
+                              capture_output=True, text=True, check=True).stdout.split()
+    if networks:
+        stage(f"removing lab network {LAB_NETWORK}")
+        run(["docker", "network", "rm", *networks], quiet=True)
+
+
+# The seed's README loop, verbatim but for the cookie file's place and the port.
+SEED_DEMO = """rm -f "$COOKIES"
+for i in {1..5}; do
+curl -s -b "$COOKIES" -c "$COOKIES" http://localhost:$PORT | jq -r '"server: \\(.server_id) | visits: \\(.visit_count) | seen: \\(.servers_seen | join(","))"'
+done"""
+
+
+def demo(port: int) -> None:
+    stage(f"the seed's five-request demo against http://localhost:{port}")
+    with tempfile.TemporaryDirectory() as workdir:
+        environment = {**os.environ, "COOKIES": f"{workdir}/cookies.txt", "PORT": str(port)}
+        result = subprocess.run(["bash", "-c", SEED_DEMO], env=environment, check=False)
+        cookie_lines = Path(f"{workdir}/cookies.txt").read_text().splitlines() \
+            if Path(f"{workdir}/cookies.txt").exists() else []
+    if result.returncode != 0:
+        fail("the demo requests failed; is the lab up (`make lab`)?")
+    sticky = [line.split("\t")[-2:] for line in cookie_lines if "\tSERVERID\t" in line]
+    if sticky:
+        print(f"cookie: {sticky[0][0]}={sticky[0][1]} (opaque: it names no host, address or port)")
+    print(f"Open http://127.0.0.1:{port}/ in a browser for the page; `make lab-down` removes the lab.")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True)
+    commands.add_parser("deps", help="install missing Debian packages (docker.io, mmdebstrap, curl, jq)")
     commands.add_parser("engine", help="start the Docker engine if needed")
     commands.add_parser("image", help="build the systemd base image if needed")
+    up = commands.add_parser("up", help="start the lab and deploy site.yml to it")
+    up.add_argument("--strategy", default="cookie")
+    up.add_argument("--port", type=int, default=8080)
+    commands.add_parser("down", help="remove the lab's containers and network")
+    demo_parser = commands.add_parser("demo", help="print the seed's five-request demo")
+    demo_parser.add_argument("--port", type=int, default=8080)
     arguments = parser.parse_args(argv)
-    if arguments.command == "engine":
+    if arguments.command == "deps":
+        ensure_packages()
+    elif arguments.command == "engine":
         ensure_engine()
     elif arguments.command == "image":
         ensure_image()
+    elif arguments.command == "up":
+        lab_up(arguments.strategy, arguments.port)
+    elif arguments.command == "down":
+        lab_down()
+    elif arguments.command == "demo":
+        demo(arguments.port)
     return 0
 
 
