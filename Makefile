@@ -2,6 +2,7 @@
 #   make lab    the container lab: lb1 + app1..app3, site.yml, the seed's demo on :8080
 #   make test   lint, unit tests and every Molecule scenario on systemd containers
 SHELL := /bin/bash
+.SHELLFLAGS := -o pipefail -c
 .DEFAULT_GOAL := help
 
 VENV := .venv
@@ -44,8 +45,9 @@ lint: venv
 unit: venv
 	pytest
 
+# Each output line carries the time of day, so the log shows what every scenario step cost.
 molecule: image
-	molecule test --all
+	molecule test --all 2>&1 | while IFS= read -r line; do printf '%(%T)T %s\n' -1 "$$line"; done
 
 test: deps venv lint unit molecule
 
