@@ -52,7 +52,7 @@ def assert_stopped_in_preflight(result: subprocess.CompletedProcess, message: st
 def test_unknown_strategy_lists_the_valid_ones(tmp_path: Path, strategy: str) -> None:
     result = run_site(tmp_path, GOOD_INVENTORY, "-e", f"strategy={strategy}")
     assert_stopped_in_preflight(
-        result, f"Unknown strategy '{strategy}'. Valid strategies: cookie, ip_hash, round_robin, least_conn")
+        result, f"Unknown strategy '{strategy}'. Valid strategies: cookie, ip_hash, consistent_hash, round_robin, least_conn")
 
 
 def test_empty_app_group(tmp_path: Path) -> None:
@@ -75,6 +75,16 @@ def test_port_clash(tmp_path: Path) -> None:
 def test_weight_below_one(tmp_path: Path) -> None:
     inventory = GOOD_INVENTORY.replace("[{port: 5001}]}\n        app2", "[{port: 5001, weight: 0}]}\n        app2")
     assert_stopped_in_preflight(run_site(tmp_path, inventory), "weight of port 5001 is 0")
+
+
+def test_drain_list_naming_an_unknown_backend(tmp_path: Path) -> None:
+    result = run_site(tmp_path, GOOD_INVENTORY, "-e", '{"nginx_lb_drain": ["server-9"]}')
+    assert_stopped_in_preflight(result, "unknown: server-9")
+
+
+def test_draining_every_backend_is_refused(tmp_path: Path) -> None:
+    result = run_site(tmp_path, GOOD_INVENTORY, "-e", '{"nginx_lb_drain": ["app1-5001"], "nginx_lb_down": ["app2-5001"]}')
+    assert_stopped_in_preflight(result, "At least one backend must stay neither drained nor down")
 
 
 def test_invalid_role_variable_is_named(tmp_path: Path) -> None:

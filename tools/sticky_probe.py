@@ -6,6 +6,10 @@ number of sequential GET requests. With --ip-sources, client N binds its socket 
 so nginx's ip_hash (which keys on the first three octets) sees N different clients; run it on
 the load balancer host itself. Standard library only: it runs on any host with python3.
 
+--state FILE keeps the clients' cookies between runs, so one client can be followed across a
+backend failure. --sticky-cookie VALUE (repeatable) starts one client per value with that sticky
+cookie, e.g. forged ones; the report says whether a value ever came back in an answer.
+
 The load is bounded: clients × requests requests, each with a timeout, and an overall deadline.
 Prints one JSON document; the Molecule verifies assert on it.
 """
@@ -20,6 +24,7 @@ import time
 import urllib.parse
 from dataclasses import dataclass, field
 from http.cookies import CookieError, SimpleCookie
+from pathlib import Path
 from typing import Any
 
 
@@ -40,9 +45,16 @@ class Client:
     source_address: str | None
     cookies: dict[str, str] = field(default_factory=dict)
     answers: list[Answer] = field(default_factory=list)
+    # A sticky cookie value sent as is, until the load balancer sets another one.
+    preset_cookie: str | None = None
+    echoed_preset: bool = False
 
-    def cookie_header(self) -> str:
-        return "; ".join(f"{name}={value}" for name, value in self.cookies.items())
+    def cookie_header(self) -> bytes:
+        header = "; ".join(f"{name}={value}" for name, value in self.cookies.items())
+        if self.preset_cookie is not None:
+            header = f"{header}; {self.preset_cookie}" if header else self.preset_cookie
+        # Forged values may hold any bytes a client can send; UTF-8 keeps non-ASCII ones intact.
+        return header.encode("utf-8", "surrogateescape")
 
 
 def _remember_cookies(client: Client, set_cookie_headers: list[str], sticky_name: str) -> str | None:
@@ -60,22 +72,31 @@ def _remember_cookies(client: Client, set_cookie_headers: list[str], sticky_name
     return sticky_value
 
 
-def send(client: Client, url: urllib.parse.SplitResult, sticky_name: str, timeout: float,
-         extra_cookie: str | None = None) -> Answer:
+def _echoes(preset: str, response: http.client.HTTPResponse, body: bytes) -> bool:
+    value = preset.split("=", 1)[1] if "=" in preset else preset
+    if len(value) < 3:  # too short to tell an echo from chance
+        return False
+    raw_headers = "\n".join(f"{name}: {text}" for name, text in response.getheaders())
+    return value in raw_headers or value.encode("utf-8", "surrogateescape") in body
+
+
+def send(client: Client, url: urllib.parse.SplitResult, sticky_name: str, timeout: float) -> Answer:
     source = (client.source_address, 0) if client.source_address else None
     connection = http.client.HTTPConnection(url.hostname, url.port or 80, timeout=timeout,
                                             source_address=source)
-    headers = {"Accept": "application/json", "Connection": "close"}
+    headers: dict[str, str | bytes] = {"Accept": "application/json", "Connection": "close"}
     cookie_header = client.cookie_header()
-    if extra_cookie is not None:
-        cookie_header = extra_cookie
     if cookie_header:
         headers["Cookie"] = cookie_header
     try:
         connection.request("GET", url.path or "/", headers=headers)
         response = connection.getresponse()
         body = response.read()
+        if client.preset_cookie is not None and _echoes(client.preset_cookie, response, body):
+            client.echoed_preset = True
         sticky = _remember_cookies(client, response.headers.get_all("Set-Cookie") or [], sticky_name)
+        if sticky is not None:
+            client.preset_cookie = None
         answer = Answer(status=response.status, sticky_cookie_set=sticky)
         if response.status == 200:
             document = json.loads(body)
@@ -112,6 +133,7 @@ def summarise(clients: list[Client], requests: int) -> dict[str, Any]:
             "servers_seen": client.answers[-1].servers_seen if client.answers else [],
             "sticky_cookies_set": sticky_sets,
             "statuses": [a.status for a in client.answers],
+            "echoed_preset_cookie": client.echoed_preset,
         })
     return {
         "clients": len(clients),
@@ -131,20 +153,31 @@ def summarise(clients: list[Client], requests: int) -> dict[str, Any]:
         "servers_reached": sorted({a.server_id for a in answers if a.server_id}),
         "sticky_cookie_values": sorted({v for c in per_client for v in c["sticky_cookies_set"]}),
         "sticky_cookie_sets_per_client": [len(c["sticky_cookies_set"]) for c in per_client],
+        "clients_with_preset_cookie_echoed": sum(1 for c in per_client if c["echoed_preset_cookie"]),
         "per_client": per_client,
     }
 
 
-def run(url: str, clients: int, requests: int, sticky_name: str, ip_sources: bool,
+def make_population(clients: int, ip_sources: bool, sticky_name: str,
+                    preset_values: list[str], state: dict | None) -> list[Client]:
+    if state is not None:
+        return [Client(entry["number"], entry["source_address"], dict(entry["cookies"]))
+                for entry in state["clients"]]
+    if preset_values:
+        return [Client(number, None, preset_cookie=f"{sticky_name}={value}")
+                for number, value in enumerate(preset_values, start=1)]
+    if ip_sources and not 1 <= clients <= 254:
+        raise SystemExit("--ip-sources supports 1-254 clients (127.0.1.1 .. 127.0.254.1)")
+    return [Client(number, f"127.0.{number}.1" if ip_sources else None)
+            for number in range(1, clients + 1)]
+
+
+def run(url: str, population: list[Client], requests: int, sticky_name: str,
         timeout: float, deadline: float) -> dict[str, Any]:
     target = urllib.parse.urlsplit(url)
     if target.scheme != "http" or not target.hostname:
         raise SystemExit(f"only http:// URLs are supported, got {url!r}")
-    if ip_sources and not 1 <= clients <= 254:
-        raise SystemExit("--ip-sources supports 1-254 clients (127.0.1.1 .. 127.0.254.1)")
     stop_at = time.monotonic() + deadline
-    population = [Client(number, f"127.0.{number}.1" if ip_sources else None)
-                  for number in range(1, clients + 1)]
     for _ in range(requests):
         for client in population:
             if time.monotonic() > stop_at:
@@ -164,11 +197,22 @@ def main(argv: list[str] | None = None) -> int:
                         help="bind client N to 127.0.N.1 (distinct /24s for ip_hash)")
     parser.add_argument("--timeout", type=float, default=5.0, help="seconds per request")
     parser.add_argument("--deadline", type=float, default=120.0, help="seconds for the whole run")
+    parser.add_argument("--state", help="keep the clients' cookies in this file between runs")
+    parser.add_argument("--sticky-cookie", action="append", default=[], metavar="VALUE",
+                        help="one client per value, starting with this sticky cookie value")
     arguments = parser.parse_args(argv)
     if arguments.clients < 1 or arguments.requests < 1:
         parser.error("--clients and --requests must be 1 or more")
-    report = run(arguments.url, arguments.clients, arguments.requests, arguments.cookie_name,
-                 arguments.ip_sources, arguments.timeout, arguments.deadline)
+    state_path = Path(arguments.state) if arguments.state else None
+    state = json.loads(state_path.read_text()) if state_path and state_path.exists() else None
+    population = make_population(arguments.clients, arguments.ip_sources, arguments.cookie_name,
+                                 arguments.sticky_cookie, state)
+    report = run(arguments.url, population, arguments.requests, arguments.cookie_name,
+                 arguments.timeout, arguments.deadline)
+    if state_path:
+        state_path.write_text(json.dumps({"clients": [
+            {"number": c.number, "source_address": c.source_address, "cookies": c.cookies}
+            for c in population]}))
     json.dump(report, sys.stdout, indent=2)
     print()
     return 0
