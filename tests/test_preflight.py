@@ -87,6 +87,11 @@ def test_draining_every_backend_is_refused(tmp_path: Path) -> None:
     assert_stopped_in_preflight(result, "At least one backend must stay neither drained nor down")
 
 
+def test_trusted_proxy_must_be_an_address(tmp_path: Path) -> None:
+    result = run_site(tmp_path, GOOD_INVENTORY, "-e", '{"nginx_lb_trusted_proxies": ["proxy.example.org"]}')
+    assert_stopped_in_preflight(result, "'proxy.example.org' is not an IP address or CIDR")
+
+
 def test_invalid_role_variable_is_named(tmp_path: Path) -> None:
     result = run_site(tmp_path, GOOD_INVENTORY, "-e", "flask_app_worker_class=eventlet")
     assert_stopped_in_preflight(result, "flask_app_worker_class")

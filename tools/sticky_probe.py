@@ -6,6 +6,10 @@ number of sequential GET requests. With --ip-sources, client N binds its socket 
 so nginx's ip_hash (which keys on the first three octets) sees N different clients; run it on
 the load balancer host itself. Standard library only: it runs on any host with python3.
 
+--forwarded-for PREFIX makes client N claim X-Forwarded-For PREFIX.N.1 (a proxy's view of N
+clients); --spoofed-forwarded-for sends a different X-Forwarded-For on every request, which a
+load balancer must ignore unless the request comes from a trusted proxy.
+
 --state FILE keeps the clients' cookies between runs, so one client can be followed across a
 backend failure. --sticky-cookie VALUE (repeatable) starts one client per value with that sticky
 cookie, e.g. forged ones; the report says whether a value ever came back in an answer.
@@ -48,6 +52,16 @@ class Client:
     # A sticky cookie value sent as is, until the load balancer sets another one.
     preset_cookie: str | None = None
     echoed_preset: bool = False
+    forwarded_for_prefix: str | None = None
+    spoof_forwarded_for: bool = False
+
+    def forwarded_for(self) -> str | None:
+        if self.spoof_forwarded_for:
+            request = len(self.answers) + 1
+            return f"10.{request % 250 + 1}.{(self.number * 7 + request) % 250 + 1}.9"
+        if self.forwarded_for_prefix:
+            return f"{self.forwarded_for_prefix}.{self.number}.1"
+        return None
 
     def cookie_header(self) -> bytes:
         header = "; ".join(f"{name}={value}" for name, value in self.cookies.items())
@@ -88,6 +102,9 @@ def send(client: Client, url: urllib.parse.SplitResult, sticky_name: str, timeou
     cookie_header = client.cookie_header()
     if cookie_header:
         headers["Cookie"] = cookie_header
+    forwarded_for = client.forwarded_for()
+    if forwarded_for:
+        headers["X-Forwarded-For"] = forwarded_for
     try:
         connection.request("GET", url.path or "/", headers=headers)
         response = connection.getresponse()
@@ -197,6 +214,10 @@ def main(argv: list[str] | None = None) -> int:
                         help="bind client N to 127.0.N.1 (distinct /24s for ip_hash)")
     parser.add_argument("--timeout", type=float, default=5.0, help="seconds per request")
     parser.add_argument("--deadline", type=float, default=120.0, help="seconds for the whole run")
+    parser.add_argument("--forwarded-for", metavar="PREFIX",
+                        help="client N sends X-Forwarded-For PREFIX.N.1 (e.g. 10.77)")
+    parser.add_argument("--spoofed-forwarded-for", action="store_true",
+                        help="send a different X-Forwarded-For on every request")
     parser.add_argument("--state", help="keep the clients' cookies in this file between runs")
     parser.add_argument("--sticky-cookie", action="append", default=[], metavar="VALUE",
                         help="one client per value, starting with this sticky cookie value")
@@ -207,6 +228,9 @@ def main(argv: list[str] | None = None) -> int:
     state = json.loads(state_path.read_text()) if state_path and state_path.exists() else None
     population = make_population(arguments.clients, arguments.ip_sources, arguments.cookie_name,
                                  arguments.sticky_cookie, state)
+    for client in population:
+        client.forwarded_for_prefix = arguments.forwarded_for
+        client.spoof_forwarded_for = arguments.spoofed_forwarded_for
     report = run(arguments.url, population, arguments.requests, arguments.cookie_name,
                  arguments.timeout, arguments.deadline)
     if state_path:
