@@ -18,7 +18,7 @@ LAB_PORT ?= 8080
 .PHONY: help deps venv engine image lint unit molecule test lab lab-down demo clean
 
 help:
-	@echo "make lab [STRATEGY=cookie|ip_hash|round_robin|least_conn] [LAB_PORT=8080]"
+	@echo "make lab [STRATEGY=cookie|ip_hash|consistent_hash|round_robin|least_conn] [LAB_PORT=8080]"
 	@echo "make lab-down | make test | make lint | make unit | make molecule"
 
 deps:
