@@ -14,12 +14,13 @@ export PY_COLORS := 0
 
 STRATEGY ?= cookie
 LAB_PORT ?= 8080
+SCALE ?= 3
 
-.PHONY: help deps venv engine image lint unit molecule test lab lab-down demo clean
+.PHONY: help deps venv engine image lint unit molecule test lab lab-down demo report clean
 
 help:
-	@echo "make lab [STRATEGY=cookie|ip_hash|consistent_hash|round_robin|least_conn] [LAB_PORT=8080]"
-	@echo "make lab-down | make test | make lint | make unit | make molecule"
+	@echo "make lab [STRATEGY=cookie|ip_hash|consistent_hash|round_robin|least_conn] [LAB_PORT=8080] [SCALE=3..9]"
+	@echo "make report | make lab-down | make test | make lint | make unit | make molecule"
 
 deps:
 	@python3 tools/labctl.py deps
@@ -52,11 +53,15 @@ molecule: image
 test: deps venv lint unit molecule
 
 lab: deps venv image
-	@$(PYTHON) tools/labctl.py up --strategy $(STRATEGY) --port $(LAB_PORT)
+	@$(PYTHON) tools/labctl.py up --strategy $(STRATEGY) --port $(LAB_PORT) --scale $(SCALE)
 	@$(PYTHON) tools/labctl.py demo --port $(LAB_PORT)
 
 demo: venv
 	@$(PYTHON) tools/labctl.py demo --port $(LAB_PORT)
+
+# Simulated clients from distinct addresses inside lb1, so ip_hash sees distinct clients too.
+report: venv
+	@$(PYTHON) tools/sticky_report.py --container stickylab-lab-lb1 --ip-sources $(REPORT_ARGS)
 
 lab-down: venv
 	@$(PYTHON) tools/labctl.py down

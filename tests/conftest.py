@@ -4,8 +4,13 @@ from __future__ import annotations
 
 import importlib.util
 import sys
+import threading
+from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
+
+import pytest
+from werkzeug.serving import make_server
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 
@@ -18,3 +23,19 @@ def load_module(relative_path: str, name: str) -> ModuleType:
     sys.modules[name] = module
     spec.loader.exec_module(module)
     return module
+
+
+@pytest.fixture()
+def app_url(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """One real stickyapp instance (server-1) on a loopback port, for the tools' tests."""
+    monkeypatch.syspath_prepend(str(PROJECT_DIR / "app"))
+    from stickyapp import create_app
+
+    app = create_app({"SECRET_KEY": "k" * 32, "SERVER_ID": "server-1",
+                      "STATE_DIRECTORY": str(tmp_path / "state")})
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_port}/"
+    server.shutdown()
+    thread.join(timeout=5)

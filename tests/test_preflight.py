@@ -92,6 +92,21 @@ def test_trusted_proxy_must_be_an_address(tmp_path: Path) -> None:
     assert_stopped_in_preflight(result, "'proxy.example.org' is not an IP address or CIDR")
 
 
+@pytest.mark.parametrize("tls_settings", [
+    '{"nginx_lb_tls": true, "nginx_lb_tls_certificate": "/nonexistent/site.crt", "nginx_lb_tls_certificate_key": "/nonexistent/site.key"}',
+    '{"nginx_lb_tls": true, "nginx_lb_tls_certificate": "/etc/hostname"}',
+    '{"nginx_lb_tls": true, "nginx_lb_tls_port": 80}',
+], ids=["missing-files", "certificate-without-key", "port-clash"])
+def test_bad_tls_settings(tmp_path: Path, tls_settings: str) -> None:
+    result = run_site(tmp_path, GOOD_INVENTORY, "-e", tls_settings)
+    assert_stopped_in_preflight(result, "nginx_lb_tls_certificate and nginx_lb_tls_certificate_key must both be set")
+
+
+def test_unknown_tls_protocol_is_refused(tmp_path: Path) -> None:
+    result = run_site(tmp_path, GOOD_INVENTORY, "-e", '{"nginx_lb_tls": true, "nginx_lb_tls_protocols": ["SSLv3"]}')
+    assert_stopped_in_preflight(result, "nginx_lb_tls_protocols")
+
+
 def test_invalid_role_variable_is_named(tmp_path: Path) -> None:
     result = run_site(tmp_path, GOOD_INVENTORY, "-e", "flask_app_worker_class=eventlet")
     assert_stopped_in_preflight(result, "flask_app_worker_class")

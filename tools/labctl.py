@@ -4,7 +4,8 @@
 Subcommands:
   engine     start the local Docker engine if it is not answering (idempotent)
   image      build the systemd base image with mmdebstrap unless it already exists
-  up         start the lab hosts (lb1, app1..app3) and run site.yml against them
+  up         start the lab hosts (lb1, app1..app3, or app1..appN with --scale N) and run
+             site.yml against them
   down       remove every container and network the lab created, nothing else
   demo       print the seed's five-request demo against the lab's published port
 
@@ -32,8 +33,12 @@ BASE_PACKAGES = "systemd,systemd-sysv,python3,sudo,iproute2,ca-certificates,proc
 LAB_NETWORK = "stickylab-lab"
 LAB_PREFIX = "stickylab-lab-"
 LAB_LABEL = "io.stickylab.lab=1"
-LAB_HOSTS = ("lb1", "app1", "app2", "app3")
+LAB_LB_HOSTS = ("lb1",)
+LAB_BASE_SCALE = 3  # app1..app3 are in inventories/lab/hosts.yml
 LAB_INVENTORY = PROJECT_DIR / "inventories" / "lab"
+# App hosts beyond the third, written by `up --scale N` (git-ignored), so that a plain
+# `ansible-playbook -i inventories/lab site.yml` sees the same lab as `make lab SCALE=N`.
+LAB_SCALE_INVENTORY = LAB_INVENTORY / "scale-out.yml"
 
 # `--privileged` fails on these machines (CAP_SYS_RESOURCE is not in the bounding set); this is
 # the smallest set of options that boots systemd as PID 1 to `running`.
@@ -158,16 +163,50 @@ def wait_for_systemd(host: str) -> None:
              f"see `docker logs {container_name(host)}`")
 
 
-def lab_up(strategy: str, port: int) -> None:
+def app_host(number: int) -> str:
+    return f"app{number}"
+
+
+def write_scale_inventory(scale: int) -> None:
+    """Describe app hosts 4..scale the way hosts.yml describes app1..app3."""
+    extra = range(LAB_BASE_SCALE + 1, scale + 1)
+    if not extra:
+        LAB_SCALE_INVENTORY.unlink(missing_ok=True)
+        return
+    lines = ["---", "# Written by `make lab SCALE=N` (tools/labctl.py); removed by `make lab-down`.",
+             "all:", "  children:", "    app:", "      hosts:"]
+    lines += [f"        {app_host(n)}: {{ansible_host: {container_name(app_host(n))}, "
+              f"backends_instances: [{{port: 5001, name: server-{n}}}]}}" for n in extra]
+    LAB_SCALE_INVENTORY.write_text("\n".join(lines) + "\n")
+
+
+def remove_surplus_app_hosts(scale: int) -> None:
+    """Scaling in: app hosts above the new scale leave the lab (the inventory no longer has them)."""
+    names = subprocess.run(["docker", "ps", "-a", "--format", "{{.Names}}", "--filter", f"label={LAB_LABEL}"],
+                           capture_output=True, text=True, check=True).stdout.split()
+    surplus = [name for name in names if name.startswith(container_name("app"))
+               and name.removeprefix(container_name("app")).isdigit()
+               and int(name.removeprefix(container_name("app"))) > scale]
+    if surplus:
+        stage(f"removing app hosts beyond SCALE={scale}: {', '.join(surplus)}")
+        run(["docker", "rm", "-f", "-v", *surplus], quiet=True)
+
+
+def lab_up(strategy: str, port: int, scale: int = LAB_BASE_SCALE) -> None:
+    if not LAB_BASE_SCALE <= scale <= 9:
+        fail(f"SCALE={scale}: the lab runs {LAB_BASE_SCALE} to 9 app hosts")
     ensure_image()
-    stage(f"starting lab hosts {', '.join(LAB_HOSTS)} on network {LAB_NETWORK}")
+    hosts = [*LAB_LB_HOSTS, *(app_host(n) for n in range(1, scale + 1))]
+    stage(f"starting lab hosts {', '.join(hosts)} on network {LAB_NETWORK}")
     if run(["docker", "network", "inspect", LAB_NETWORK], check=False, quiet=True).returncode:
         run(["docker", "network", "create", "--label", LAB_LABEL, LAB_NETWORK], quiet=True)
-    for host in LAB_HOSTS:
+    remove_surplus_app_hosts(scale)
+    for host in hosts:
         start_lab_host(host, port)
-    for host in LAB_HOSTS:
+    for host in hosts:
         wait_for_systemd(host)
-    stage(f"running site.yml against the lab with strategy={strategy}")
+    write_scale_inventory(scale)
+    stage(f"running site.yml against the lab with strategy={strategy}, {scale} app hosts")
     ansible_playbook = Path(sys.executable).parent / "ansible-playbook"
     result = subprocess.run([str(ansible_playbook), "-i", str(LAB_INVENTORY), "site.yml",
                              "-e", f"strategy={strategy}"], cwd=PROJECT_DIR, check=False)
@@ -178,6 +217,7 @@ def lab_up(strategy: str, port: int) -> None:
 
 def lab_down() -> None:
     ensure_engine()
+    LAB_SCALE_INVENTORY.unlink(missing_ok=True)
     containers = subprocess.run(["docker", "ps", "-aq", "--filter", f"label={LAB_LABEL}"],
                                 capture_output=True, text=True, check=True).stdout.split()
     if containers:
@@ -221,6 +261,7 @@ def main(argv: list[str] | None = None) -> int:
     up = commands.add_parser("up", help="start the lab and deploy site.yml to it")
     up.add_argument("--strategy", default="cookie")
     up.add_argument("--port", type=int, default=8080)
+    up.add_argument("--scale", type=int, default=LAB_BASE_SCALE, help="app hosts (3-9)")
     commands.add_parser("down", help="remove the lab's containers and network")
     demo_parser = commands.add_parser("demo", help="print the seed's five-request demo")
     demo_parser.add_argument("--port", type=int, default=8080)
@@ -232,7 +273,7 @@ def main(argv: list[str] | None = None) -> int:
     elif arguments.command == "image":
         ensure_image()
     elif arguments.command == "up":
-        lab_up(arguments.strategy, arguments.port)
+        lab_up(arguments.strategy, arguments.port, arguments.scale)
     elif arguments.command == "down":
         lab_down()
     elif arguments.command == "demo":

@@ -11,7 +11,11 @@ clients); --spoofed-forwarded-for sends a different X-Forwarded-For on every req
 load balancer must ignore unless the request comes from a trusted proxy.
 
 --state FILE keeps the clients' cookies between runs, so one client can be followed across a
-backend failure. --sticky-cookie VALUE (repeatable) starts one client per value with that sticky
+backend failure. --remap-baseline FILE records each client's server on the first run and, on
+later runs, reports how many clients moved (and where): the share that moves when a backend joins.
+--method POST sends POST requests (the app counts them like visits), to check that nginx never
+sends a non-idempotent request twice. https:// URLs are verified against --cafile (or the
+system's CAs). --sticky-cookie VALUE (repeatable) starts one client per value with that sticky
 cookie, e.g. forged ones; the report says whether a value ever came back in an answer.
 
 The load is bounded: clients × requests requests, each with a timeout, and an overall deadline.
@@ -23,6 +27,7 @@ from __future__ import annotations
 import argparse
 import http.client
 import json
+import ssl
 import sys
 import time
 import urllib.parse
@@ -52,6 +57,8 @@ class Client:
     # A sticky cookie value sent as is, until the load balancer sets another one.
     preset_cookie: str | None = None
     echoed_preset: bool = False
+    # Raw Set-Cookie headers of the sticky cookie, to check its attributes (Secure, HttpOnly...).
+    sticky_set_cookie_headers: list[str] = field(default_factory=list)
     forwarded_for_prefix: str | None = None
     spoof_forwarded_for: bool = False
 
@@ -94,10 +101,24 @@ def _echoes(preset: str, response: http.client.HTTPResponse, body: bytes) -> boo
     return value in raw_headers or value.encode("utf-8", "surrogateescape") in body
 
 
-def send(client: Client, url: urllib.parse.SplitResult, sticky_name: str, timeout: float) -> Answer:
-    source = (client.source_address, 0) if client.source_address else None
-    connection = http.client.HTTPConnection(url.hostname, url.port or 80, timeout=timeout,
-                                            source_address=source)
+@dataclass(frozen=True)
+class Target:
+    url: urllib.parse.SplitResult
+    method: str = "GET"
+    tls_context: ssl.SSLContext | None = None
+
+    def connect(self, source_address: str | None, timeout: float) -> http.client.HTTPConnection:
+        source = (source_address, 0) if source_address else None
+        if self.url.scheme == "https":
+            return http.client.HTTPSConnection(self.url.hostname, self.url.port or 443,
+                                               timeout=timeout, source_address=source,
+                                               context=self.tls_context)
+        return http.client.HTTPConnection(self.url.hostname, self.url.port or 80, timeout=timeout,
+                                          source_address=source)
+
+
+def send(client: Client, target: Target, sticky_name: str, timeout: float) -> Answer:
+    connection = target.connect(client.source_address, timeout)
     headers: dict[str, str | bytes] = {"Accept": "application/json", "Connection": "close"}
     cookie_header = client.cookie_header()
     if cookie_header:
@@ -106,12 +127,15 @@ def send(client: Client, url: urllib.parse.SplitResult, sticky_name: str, timeou
     if forwarded_for:
         headers["X-Forwarded-For"] = forwarded_for
     try:
-        connection.request("GET", url.path or "/", headers=headers)
+        connection.request(target.method, target.url.path or "/", headers=headers)
         response = connection.getresponse()
         body = response.read()
         if client.preset_cookie is not None and _echoes(client.preset_cookie, response, body):
             client.echoed_preset = True
-        sticky = _remember_cookies(client, response.headers.get_all("Set-Cookie") or [], sticky_name)
+        set_cookie_headers = response.headers.get_all("Set-Cookie") or []
+        client.sticky_set_cookie_headers.extend(
+            h for h in set_cookie_headers if h.startswith(f"{sticky_name}="))
+        sticky = _remember_cookies(client, set_cookie_headers, sticky_name)
         if sticky is not None:
             client.preset_cookie = None
         answer = Answer(status=response.status, sticky_cookie_set=sticky)
@@ -170,6 +194,7 @@ def summarise(clients: list[Client], requests: int) -> dict[str, Any]:
         "servers_reached": sorted({a.server_id for a in answers if a.server_id}),
         "sticky_cookie_values": sorted({v for c in per_client for v in c["sticky_cookies_set"]}),
         "sticky_cookie_sets_per_client": [len(c["sticky_cookies_set"]) for c in per_client],
+        "sticky_set_cookie_headers": sorted({h for c in clients for h in c.sticky_set_cookie_headers})[:5],
         "clients_with_preset_cookie_echoed": sum(1 for c in per_client if c["echoed_preset_cookie"]),
         "per_client": per_client,
     }
@@ -189,11 +214,40 @@ def make_population(clients: int, ip_sources: bool, sticky_name: str,
             for number in range(1, clients + 1)]
 
 
-def run(url: str, population: list[Client], requests: int, sticky_name: str,
+def make_target(url: str, method: str = "GET", cafile: str | None = None) -> Target:
+    parts = urllib.parse.urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise SystemExit(f"only http:// and https:// URLs are supported, got {url!r}")
+    context = ssl.create_default_context(cafile=cafile) if parts.scheme == "https" else None
+    return Target(parts, method, context)
+
+
+def compare_with_baseline(population: list[Client], baseline: dict[str, str]) -> dict[str, Any]:
+    """How many clients now reach another server than the one recorded in the baseline."""
+    moved_to: dict[str, int] = {}
+    moved_from: dict[str, int] = {}
+    compared = 0
+    for client in population:
+        before = baseline.get(str(client.number))
+        now = next((a.server_id for a in client.answers if a.server_id), None)
+        if before is None or now is None:
+            continue
+        compared += 1
+        if now != before:
+            moved_to[now] = moved_to.get(now, 0) + 1
+            moved_from[before] = moved_from.get(before, 0) + 1
+    moved = sum(moved_to.values())
+    return {
+        "clients": compared,
+        "moved": moved,
+        "moved_share": round(moved / compared, 4) if compared else None,
+        "moved_to": dict(sorted(moved_to.items())),
+        "moved_from": dict(sorted(moved_from.items())),
+    }
+
+
+def run(target: Target, population: list[Client], requests: int, sticky_name: str,
         timeout: float, deadline: float) -> dict[str, Any]:
-    target = urllib.parse.urlsplit(url)
-    if target.scheme != "http" or not target.hostname:
-        raise SystemExit(f"only http:// URLs are supported, got {url!r}")
     stop_at = time.monotonic() + deadline
     for _ in range(requests):
         for client in population:
@@ -212,6 +266,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cookie-name", default="SERVERID", help="name of the sticky cookie")
     parser.add_argument("--ip-sources", action="store_true",
                         help="bind client N to 127.0.N.1 (distinct /24s for ip_hash)")
+    parser.add_argument("--method", choices=["GET", "POST"], default="GET")
+    parser.add_argument("--cafile", help="CA bundle that signs an https:// load balancer's certificate")
+    parser.add_argument("--remap-baseline", metavar="FILE",
+                        help="record each client's server, or report who moved since the record")
     parser.add_argument("--timeout", type=float, default=5.0, help="seconds per request")
     parser.add_argument("--deadline", type=float, default=120.0, help="seconds for the whole run")
     parser.add_argument("--forwarded-for", metavar="PREFIX",
@@ -231,8 +289,17 @@ def main(argv: list[str] | None = None) -> int:
     for client in population:
         client.forwarded_for_prefix = arguments.forwarded_for
         client.spoof_forwarded_for = arguments.spoofed_forwarded_for
-    report = run(arguments.url, population, arguments.requests, arguments.cookie_name,
+    target = make_target(arguments.url, arguments.method, arguments.cafile)
+    report = run(target, population, arguments.requests, arguments.cookie_name,
                  arguments.timeout, arguments.deadline)
+    if arguments.remap_baseline:
+        baseline_path = Path(arguments.remap_baseline)
+        if baseline_path.exists():
+            report["remap"] = compare_with_baseline(population, json.loads(baseline_path.read_text()))
+        else:
+            baseline_path.write_text(json.dumps({
+                str(c.number): next((a.server_id for a in c.answers if a.server_id), None)
+                for c in population}))
     if state_path:
         state_path.write_text(json.dumps({"clients": [
             {"number": c.number, "source_address": c.source_address, "cookies": c.cookies}

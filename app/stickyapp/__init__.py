@@ -76,7 +76,9 @@ def create_app(environ: Mapping[str, str] | None = None) -> Flask:
     server_id: str = settings["SERVER_ID"]
     store = LocalVisitStore(Path(settings["STATE_DIRECTORY"]) / "local-visits.sqlite3")
 
-    @app.get("/")
+    # POST counts a visit like GET: it is the app's request with a side effect, which lets a
+    # test prove the load balancer never delivers one POST twice.
+    @app.route("/", methods=["GET", "POST"])
     def index() -> Response | str:
         if SESSION_ID_KEY not in session:
             session[SESSION_ID_KEY] = secrets.token_urlsafe(16)

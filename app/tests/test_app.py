@@ -37,6 +37,15 @@ def test_counts_visits_in_the_session(tmp_path: Path) -> None:
     assert bodies[-1]["server_id"] == "server-1"
 
 
+def test_post_counts_one_visit_per_request(tmp_path: Path) -> None:
+    client = make_client(tmp_path)
+    assert client.get("/").get_json()["local_visits"] == 1
+    answer = client.post("/")
+    assert answer.status_code == 200
+    assert answer.get_json()["local_visits"] == 2
+    assert client.get("/").get_json()["visit_count"] == 3
+
+
 def test_json_field_order_matches_the_seed(tmp_path: Path) -> None:
     raw = make_client(tmp_path).get("/").get_data(as_text=True)
     keys = re.findall(r'"(\w+)":', raw)
