@@ -16,11 +16,13 @@ STRATEGY ?= cookie
 LAB_PORT ?= 8080
 SCALE ?= 3
 
-.PHONY: help deps venv engine image lint unit molecule test lab lab-down demo report clean
+.PHONY: help deps venv engine image lint unit molecule test lab lab-down demo report clean \
+	vagrant-deps vagrant-lab vagrant-test vagrant-down screenshot
 
 help:
 	@echo "make lab [STRATEGY=cookie|ip_hash|consistent_hash|round_robin|least_conn] [LAB_PORT=8080] [SCALE=3..9]"
 	@echo "make report | make lab-down | make test | make lint | make unit | make molecule"
+	@echo "make vagrant-lab [STRATEGY=...] | make vagrant-down | make vagrant-test   (Vagrant, docker provider)"
 
 deps:
 	@python3 tools/labctl.py deps
@@ -50,7 +52,7 @@ unit: venv
 molecule: image
 	molecule test --all 2>&1 | while IFS= read -r line; do printf '%(%T)T %s\n' -1 "$$line"; done
 
-test: deps venv lint unit molecule
+test: deps venv lint unit molecule vagrant-test
 
 lab: deps venv image
 	@$(PYTHON) tools/labctl.py up --strategy $(STRATEGY) --port $(LAB_PORT) --scale $(SCALE)
@@ -63,8 +65,42 @@ demo: venv
 report: venv
 	@$(PYTHON) tools/sticky_report.py --container stickylab-lab-lb1 --ip-sources $(REPORT_ARGS)
 
+screenshot:
+	@python3 tools/labctl.py screenshot --port $(LAB_PORT)
+
 lab-down: venv
 	@$(PYTHON) tools/labctl.py down
 
 clean: lab-down
 	rm -rf $(VENV) .pytest_cache
+
+# --- The Vagrant lab on Vagrant's docker provider (no hypervisor here) ----------------------
+# Machines start in parallel, so nothing is provisioned until all four exist; then one
+# ansible run (defined on app3, the last machine) provisions them all.
+VAGRANT_LB_PORT ?= 8081
+export VAGRANT_DEFAULT_PROVIDER ?= docker
+export VAGRANT_LB_PORT
+export STRATEGY
+
+vagrant-deps: deps
+	@python3 tools/labctl.py vagrant-deps
+
+vagrant-lab: vagrant-deps venv engine
+	@$(PYTHON) tools/labctl.py vagrant-image
+	vagrant validate --ignore-provider
+	vagrant up --no-provision
+	vagrant provision app3
+	@$(PYTHON) tools/sticky_report.py http://127.0.0.1:$(VAGRANT_LB_PORT)/
+
+vagrant-down:
+	@if command -v vagrant >/dev/null; then vagrant destroy -f; fi
+
+# End to end in CI: up, provision, every session sticky through the forwarded port, destroy
+# (also when a step failed).
+vagrant-test: vagrant-deps venv engine
+	@$(PYTHON) tools/labctl.py vagrant-image
+	vagrant validate --ignore-provider
+	@status=0; \
+	  { vagrant up --no-provision && vagrant provision app3 && \
+	    $(PYTHON) tools/sticky_report.py http://127.0.0.1:$(VAGRANT_LB_PORT)/ --fail-under 1.0 --min-servers 3; } || status=$$?; \
+	  vagrant destroy -f; exit $$status

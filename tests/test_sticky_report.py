@@ -59,3 +59,10 @@ def test_fail_under_fails_when_requests_fail(capsys: pytest.CaptureFixture[str])
     assert report_tool.main(["http://127.0.0.1:9/", "--clients", "1", "--requests", "1",
                              "--fail-under", "0.5"]) == 1
     assert "1 failed requests" in capsys.readouterr().out
+
+
+def test_min_servers_fails_when_sessions_do_not_spread(app_url: str, capsys: pytest.CaptureFixture[str]) -> None:
+    # One instance behind the URL: every session is sticky, but they cannot spread.
+    assert report_tool.main([app_url, "--clients", "3", "--requests", "1", "--json",
+                             "--fail-under", "1.0", "--min-servers", "2"]) == 1
+    assert "fewer than 2" in capsys.readouterr().err

@@ -4,10 +4,12 @@
 Subcommands:
   engine     start the local Docker engine if it is not answering (idempotent)
   image      build the systemd base image with mmdebstrap unless it already exists
+  vagrant-image  the base image plus sshd and a `vagrant` user, for Vagrant's docker provider
   up         start the lab hosts (lb1, app1..app3, or app1..appN with --scale N) and run
              site.yml against them
   down       remove every container and network the lab created, nothing else
   demo       print the seed's five-request demo against the lab's published port
+  screenshot the lab's page in headless Chromium, for the README (docs/lab-page.png)
 
 No registry is reachable from the machines this project is developed on, so the base image is
 bootstrapped from Debian's apt mirror and imported, never pulled.
@@ -16,6 +18,7 @@ bootstrapped from Debian's apt mirror and imported, never pulled.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shutil
 import subprocess
@@ -41,14 +44,10 @@ LAB_INVENTORY = PROJECT_DIR / "inventories" / "lab"
 LAB_SCALE_INVENTORY = LAB_INVENTORY / "scale-out.yml"
 
 # `--privileged` fails on these machines (CAP_SYS_RESOURCE is not in the bounding set); this is
-# the smallest set of options that boots systemd as PID 1 to `running`.
-SYSTEMD_CONTAINER_OPTIONS = [
-    "--cap-add", "SYS_ADMIN", "--cap-add", "NET_ADMIN",
-    "--security-opt", "seccomp=unconfined", "--security-opt", "apparmor=unconfined",
-    "--cgroupns=host", "-v", "/sys/fs/cgroup:/sys/fs/cgroup:rw",
-    "--tmpfs", "/run", "--tmpfs", "/run/lock", "--tmpfs", "/tmp",
-    "-e", "container=docker",
-]
+# the smallest set of options that boots systemd as PID 1 to `running`. One list for this lab
+# and the Vagrantfile's docker provider (Molecule's platforms spell the same options in YAML).
+SYSTEMD_CONTAINER_OPTIONS: list[str] = json.loads(
+    (PROJECT_DIR / "tools" / "systemd-container-args.json").read_text())
 
 
 def stage(message: str) -> None:
@@ -105,12 +104,44 @@ def ensure_image(name: str = BASE_IMAGE) -> None:
              str(rootfs), name], quiet=True)
 
 
+VAGRANT_IMAGE = os.environ.get("STICKY_VAGRANT_IMAGE", "stickylab/debian-systemd-ssh:bookworm-1")
+# Docker's legacy builder (no buildx here): no COPY --chmod.
+# Vagrant logs in with its well-known insecure key first (and replaces it on VMs); the docker
+# provider needs it in the image. Debian's vagrant package ships the public half.
+VAGRANT_INSECURE_KEY = Path("/usr/share/rubygems-integration/all/gems/vagrant-2.3.4/keys/vagrant.pub")
+VAGRANT_DOCKERFILE = f"""FROM {BASE_IMAGE}
+RUN apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends openssh-server \\
+ && rm -rf /var/lib/apt/lists/* \\
+ && useradd --create-home --shell /bin/bash vagrant \\
+ && echo 'vagrant ALL=(ALL) NOPASSWD:ALL' > /etc/sudoers.d/vagrant && chmod 0440 /etc/sudoers.d/vagrant \\
+ && install -d -m 0700 -o vagrant -g vagrant /home/vagrant/.ssh
+COPY --chown=vagrant:vagrant vagrant.pub /home/vagrant/.ssh/authorized_keys
+RUN chmod 0600 /home/vagrant/.ssh/authorized_keys
+CMD ["/lib/systemd/systemd"]
+"""
+
+
+def ensure_vagrant_image() -> None:
+    ensure_image()
+    if image_exists(VAGRANT_IMAGE):
+        return
+    key = next(Path("/usr/share/rubygems-integration/all/gems").glob("vagrant-*/keys/vagrant.pub"),
+               VAGRANT_INSECURE_KEY)
+    if not key.exists():
+        fail("Vagrant's insecure public key was not found: install vagrant (`apt-get install -y vagrant`)")
+    stage(f"building {VAGRANT_IMAGE} (base image + openssh-server + user vagrant)")
+    with tempfile.TemporaryDirectory() as context:
+        (Path(context) / "Dockerfile").write_text(VAGRANT_DOCKERFILE)
+        shutil.copy(key, Path(context) / "vagrant.pub")
+        run(["docker", "build", "--quiet", "--tag", VAGRANT_IMAGE, context], quiet=True)
+
+
 REQUIRED_COMMANDS = {"dockerd": "docker.io", "mmdebstrap": "mmdebstrap", "curl": "curl", "jq": "jq"}
 
 
-def ensure_packages() -> None:
+def ensure_packages(required: dict[str, str] = REQUIRED_COMMANDS) -> None:
     """Install the Debian packages the tests and the lab need, if any is missing."""
-    missing = sorted({package for command, package in REQUIRED_COMMANDS.items()
+    missing = sorted({package for command, package in required.items()
                       if shutil.which(command) is None})
     if not missing:
         return
@@ -252,12 +283,27 @@ def demo(port: int) -> None:
     print(f"Open http://127.0.0.1:{port}/ in a browser for the page; `make lab-down` removes the lab.")
 
 
+def screenshot(port: int, output: Path) -> None:
+    """The lab's page as a browser shows it: headless Chromium from Debian's packages."""
+    ensure_packages({"chromium": "chromium"})
+    stage(f"taking a screenshot of http://127.0.0.1:{port}/ with headless Chromium -> {output}")
+    output.parent.mkdir(parents=True, exist_ok=True)
+    result = subprocess.run(["chromium", "--headless", "--no-sandbox", "--disable-gpu",
+                             "--hide-scrollbars", "--window-size=900,360",
+                             f"--screenshot={output}", f"http://127.0.0.1:{port}/"],
+                            capture_output=True, text=True, check=False)
+    if result.returncode != 0 or not output.exists():
+        fail(f"chromium could not take the screenshot: {result.stderr.strip()[-400:]}")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("deps", help="install missing Debian packages (docker.io, mmdebstrap, curl, jq)")
+    commands.add_parser("vagrant-deps", help="install Vagrant from Debian if missing (about 2 minutes)")
     commands.add_parser("engine", help="start the Docker engine if needed")
     commands.add_parser("image", help="build the systemd base image if needed")
+    commands.add_parser("vagrant-image", help="build the image for Vagrant's docker provider if needed")
     up = commands.add_parser("up", help="start the lab and deploy site.yml to it")
     up.add_argument("--strategy", default="cookie")
     up.add_argument("--port", type=int, default=8080)
@@ -265,19 +311,28 @@ def main(argv: list[str] | None = None) -> int:
     commands.add_parser("down", help="remove the lab's containers and network")
     demo_parser = commands.add_parser("demo", help="print the seed's five-request demo")
     demo_parser.add_argument("--port", type=int, default=8080)
+    shot = commands.add_parser("screenshot", help="screenshot of the lab's page (headless Chromium)")
+    shot.add_argument("--port", type=int, default=8080)
+    shot.add_argument("--output", type=Path, default=PROJECT_DIR / "docs" / "lab-page.png")
     arguments = parser.parse_args(argv)
     if arguments.command == "deps":
         ensure_packages()
+    elif arguments.command == "vagrant-deps":
+        ensure_packages({"vagrant": "vagrant"})
     elif arguments.command == "engine":
         ensure_engine()
     elif arguments.command == "image":
         ensure_image()
+    elif arguments.command == "vagrant-image":
+        ensure_vagrant_image()
     elif arguments.command == "up":
         lab_up(arguments.strategy, arguments.port, arguments.scale)
     elif arguments.command == "down":
         lab_down()
     elif arguments.command == "demo":
         demo(arguments.port)
+    elif arguments.command == "screenshot":
+        screenshot(arguments.port, arguments.output)
     return 0
 
 

@@ -107,6 +107,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", action="store_true", help="print the full report as JSON")
     parser.add_argument("--fail-under", type=float, default=None, metavar="SHARE",
                         help="exit 1 if the sticky share is below SHARE or a request failed")
+    parser.add_argument("--min-servers", type=int, default=1, metavar="N",
+                        help="exit 1 if new sessions reached fewer than N servers")
     arguments = parser.parse_args(argv)
 
     probe_args = ["--clients", str(arguments.clients), "--requests", str(arguments.requests),
@@ -127,10 +129,14 @@ def main(argv: list[str] | None = None) -> int:
     else:
         render(report, f"Stickiness of {where}: {arguments.clients} clients x "
                        f"{arguments.requests} requests", Console())
-    if arguments.fail_under is not None:
-        summary = report["verdict"]
-        if summary["sticky_share"] < arguments.fail_under or summary["failed"]:
-            return 1
+    summary = report["verdict"]
+    if arguments.fail_under is not None and (summary["sticky_share"] < arguments.fail_under
+                                             or summary["failed"]):
+        return 1
+    if len(report["new_sessions_per_server"]) < arguments.min_servers:
+        print(f"new sessions reached {len(report['new_sessions_per_server'])} server(s), "
+              f"fewer than {arguments.min_servers}", file=sys.stderr)
+        return 1
     return 0
 
 
