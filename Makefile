@@ -17,11 +17,11 @@ LAB_PORT ?= 8080
 SCALE ?= 3
 
 .PHONY: help deps venv engine image lint unit molecule test lab lab-down demo report clean \
-	vagrant-deps vagrant-lab vagrant-test vagrant-down screenshot
+	vagrant-deps vagrant-lab vagrant-test vagrant-down screenshot bench
 
 help:
 	@echo "make lab [STRATEGY=cookie|ip_hash|consistent_hash|round_robin|least_conn] [LAB_PORT=8080] [SCALE=3..9]"
-	@echo "make report | make lab-down | make test | make lint | make unit | make molecule"
+	@echo "make report | make bench | make lab-down | make test | make lint | make unit | make molecule"
 	@echo "make vagrant-lab [STRATEGY=...] | make vagrant-down | make vagrant-test   (Vagrant, docker provider)"
 
 deps:
@@ -48,9 +48,10 @@ lint: venv
 unit: venv
 	pytest
 
-# Each output line carries the time of day, so the log shows what every scenario step cost.
+# Every scenario, two at a time (tools/run_scenarios.py); each one's timestamped log goes to
+# .molecule-logs/, and a failed one's log is printed whole. SCENARIOS="default ip_hash" for some.
 molecule: image
-	molecule test --all 2>&1 | while IFS= read -r line; do printf '%(%T)T %s\n' -1 "$$line"; done
+	$(PYTHON) tools/run_scenarios.py $(SCENARIOS)
 
 test: deps venv lint unit molecule vagrant-test
 
@@ -64,6 +65,11 @@ demo: venv
 # Simulated clients from distinct addresses inside lb1, so ip_hash sees distinct clients too.
 report: venv
 	@$(PYTHON) tools/sticky_report.py --container stickylab-lab-lb1 --ip-sources $(REPORT_ARGS)
+
+# Benchmarks on the container lab (brought up if needed): docs/benchmarks.md and .json, ~12 min.
+bench: deps venv image
+	@$(PYTHON) tools/labctl.py up --strategy cookie --port $(LAB_PORT)
+	$(PYTHON) tools/bench.py $(BENCH_ARGS)
 
 screenshot:
 	@python3 tools/labctl.py screenshot --port $(LAB_PORT)
