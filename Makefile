@@ -15,6 +15,8 @@ export PY_COLORS := 0
 STRATEGY ?= cookie
 LAB_PORT ?= 8080
 SCALE ?= 3
+# Molecule scenarios running at once (make molecule).
+MOLECULE_JOBS ?= 3
 
 .PHONY: help deps venv engine image lint unit molecule test lab lab-down demo report clean \
 	vagrant-deps vagrant-lab vagrant-test vagrant-down screenshot bench
@@ -48,10 +50,10 @@ lint: venv
 unit: venv
 	pytest
 
-# Every scenario, two at a time (tools/run_scenarios.py); each one's timestamped log goes to
+# Every scenario, MOLECULE_JOBS at a time (tools/run_scenarios.py); each one's timestamped log goes to
 # .molecule-logs/, and a failed one's log is printed whole. SCENARIOS="default ip_hash" for some.
 molecule: image
-	$(PYTHON) tools/run_scenarios.py $(SCENARIOS)
+	$(PYTHON) tools/run_scenarios.py --jobs $(MOLECULE_JOBS) $(SCENARIOS)
 
 test: deps venv lint unit molecule vagrant-test
 

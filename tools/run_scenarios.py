@@ -1,10 +1,11 @@
 #!/usr/bin/env python3
-"""Run every Molecule scenario, in a few parallel lanes, with a timestamped log per scenario.
+"""Run every Molecule scenario, a few at a time, with a timestamped log per scenario.
 
-`molecule test --all` runs the scenarios one after another; most of their time is spent
-waiting (package downloads, systemd, pauses that let nginx's fail_timeout pass), so two lanes
-finish in well under the sequential time even on two cores. Scenarios are found in molecule/*/
-and dealt to the lanes longest first (by the durations measured here, 5 minutes for a new one).
+`molecule test --all` runs the scenarios one after another; much of their time is spent
+waiting (package downloads, systemd, pauses that let nginx's fail_timeout pass), so running a
+few at once finishes well under the sequential time even on two cores. Scenarios are found in
+molecule/*/ and queued longest first (by the durations measured here, 5 minutes for a new one);
+each runner takes the next one from the queue when it is free.
 
 Each scenario's full output goes to .molecule-logs/<scenario>.log (every line prefixed with the
 time of day). This prints one line per start and end, and the whole log of a failed scenario.
@@ -36,15 +37,9 @@ def scenarios() -> list[str]:
     return sorted(path.parent.name for path in (PROJECT_DIR / "molecule").glob("*/molecule.yml"))
 
 
-def deal(names: list[str], lanes: int) -> list[list[str]]:
-    """Longest first, each to the lane with the least work so far."""
-    work = [0.0] * lanes
-    dealt: list[list[str]] = [[] for _ in range(lanes)]
-    for name in sorted(names, key=lambda n: -MEASURED_MINUTES.get(n, 5.0)):
-        lane = work.index(min(work))
-        dealt[lane].append(name)
-        work[lane] += MEASURED_MINUTES.get(name, 5.0)
-    return [lane for lane in dealt if lane]
+def queue_order(names: list[str]) -> list[str]:
+    """Longest first, so the short ones fill the gaps at the end."""
+    return sorted(names, key=lambda n: (-MEASURED_MINUTES.get(n, 5.0), n))
 
 
 def run_scenario(name: str, log_dir: Path) -> tuple[bool, float]:
@@ -62,20 +57,23 @@ def run_scenario(name: str, log_dir: Path) -> tuple[bool, float]:
     return passed, time.monotonic() - started
 
 
-def run_lane(names: list[str], log_dir: Path, results: dict[str, tuple[bool, float]]) -> None:
-    for name in names:
+def run_queue(queue: list[str], lock: threading.Lock, log_dir: Path,
+              results: dict[str, tuple[bool, float]]) -> None:
+    while True:
+        with lock:
+            if not queue:
+                return
+            name = queue.pop(0)
         say(f"start  {name}")
         passed, seconds = run_scenario(name, log_dir)
         results[name] = (passed, seconds)
         say(f"{'passed' if passed else 'FAILED'} {name} in {int(seconds // 60)} min {int(seconds % 60):02d} s "
             f"(log: {log_dir / (name + '.log')})")
-        if not passed:
-            return  # the rest of this lane would only add noise
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--lanes", type=int, default=2, help="scenarios running at once")
+    parser.add_argument("--jobs", type=int, default=2, help="scenarios running at once")
     parser.add_argument("--log-dir", type=Path, default=PROJECT_DIR / ".molecule-logs")
     parser.add_argument("names", nargs="*", help="scenarios to run (default: all)")
     arguments = parser.parse_args(argv)
@@ -84,12 +82,13 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         parser.error(f"no such scenario: {', '.join(unknown)} (have: {', '.join(scenarios())})")
     arguments.log_dir.mkdir(parents=True, exist_ok=True)
-    lanes = deal(names, max(1, arguments.lanes))
-    say("lanes: " + " | ".join(" -> ".join(lane) for lane in lanes))
+    queue = queue_order(names)
+    say(f"{len(queue)} scenarios, {arguments.jobs} at a time: {', '.join(queue)}")
     results: dict[str, tuple[bool, float]] = {}
     started = time.monotonic()
-    threads = [threading.Thread(target=run_lane, args=(lane, arguments.log_dir, results))
-               for lane in lanes]
+    lock = threading.Lock()
+    threads = [threading.Thread(target=run_queue, args=(queue, lock, arguments.log_dir, results))
+               for _ in range(max(1, arguments.jobs))]
     for thread in threads:
         thread.start()
     for thread in threads:
