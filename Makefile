@@ -23,7 +23,7 @@ MOLECULE_JOBS ?= 2
 	vagrant-deps vagrant-lab vagrant-test vagrant-down screenshot bench
 
 help:
-	@echo "make lab [STRATEGY=cookie|ip_hash|consistent_hash|round_robin|least_conn] [LAB_PORT=8080] [SCALE=3..9]"
+	@echo "make lab [STRATEGY=cookie|ip_hash|consistent_hash|round_robin|least_conn] [LAB_PORT=8080] [SCALE=1..9]"
 	@echo "make report | make bench | make lab-down | make test | make lint | make unit | make molecule"
 	@echo "make vagrant-lab [STRATEGY=...] | make vagrant-down | make vagrant-test   (Vagrant, docker provider)"
 

@@ -37,10 +37,12 @@ LAB_NETWORK = "stickylab-lab"
 LAB_PREFIX = "stickylab-lab-"
 LAB_LABEL = "io.stickylab.lab=1"
 LAB_LB_HOSTS = ("lb1",)
-LAB_BASE_SCALE = 3  # app1..app3 are in inventories/lab/hosts.yml
+LAB_DEFAULT_SCALE = 3  # app hosts, as the seed's three servers
+LAB_MAX_SCALE = 9
 LAB_INVENTORY = PROJECT_DIR / "inventories" / "lab"
-# App hosts beyond the third, written by `up --scale N` (git-ignored), so that a plain
-# `ansible-playbook -i inventories/lab site.yml` sees the same lab as `make lab SCALE=N`.
+# app1 is in inventories/lab/hosts.yml; app2..appN are written by `up --scale N` (git-ignored),
+# so that a plain `ansible-playbook -i inventories/lab site.yml` sees the same lab as
+# `make lab SCALE=N`.
 LAB_SCALE_INVENTORY = LAB_INVENTORY / "scale-out.yml"
 
 # `--privileged` fails on these machines (CAP_SYS_RESOURCE is not in the bounding set); this is
@@ -199,8 +201,8 @@ def app_host(number: int) -> str:
 
 
 def write_scale_inventory(scale: int) -> None:
-    """Describe app hosts 4..scale the way hosts.yml describes app1..app3."""
-    extra = range(LAB_BASE_SCALE + 1, scale + 1)
+    """Describe app hosts 2..scale the way hosts.yml describes app1."""
+    extra = range(2, scale + 1)
     if not extra:
         LAB_SCALE_INVENTORY.unlink(missing_ok=True)
         return
@@ -223,9 +225,9 @@ def remove_surplus_app_hosts(scale: int) -> None:
         run(["docker", "rm", "-f", "-v", *surplus], quiet=True)
 
 
-def lab_up(strategy: str, port: int, scale: int = LAB_BASE_SCALE) -> None:
-    if not LAB_BASE_SCALE <= scale <= 9:
-        fail(f"SCALE={scale}: the lab runs {LAB_BASE_SCALE} to 9 app hosts")
+def lab_up(strategy: str, port: int, scale: int = LAB_DEFAULT_SCALE) -> None:
+    if not 1 <= scale <= LAB_MAX_SCALE:
+        fail(f"SCALE={scale}: the lab runs 1 to {LAB_MAX_SCALE} app hosts")
     ensure_image()
     hosts = [*LAB_LB_HOSTS, *(app_host(n) for n in range(1, scale + 1))]
     stage(f"starting lab hosts {', '.join(hosts)} on network {LAB_NETWORK}")
@@ -307,7 +309,7 @@ def main(argv: list[str] | None = None) -> int:
     up = commands.add_parser("up", help="start the lab and deploy site.yml to it")
     up.add_argument("--strategy", default="cookie")
     up.add_argument("--port", type=int, default=8080)
-    up.add_argument("--scale", type=int, default=LAB_BASE_SCALE, help="app hosts (3-9)")
+    up.add_argument("--scale", type=int, default=LAB_DEFAULT_SCALE, help=f"app hosts (1-{LAB_MAX_SCALE})")
     commands.add_parser("down", help="remove the lab's containers and network")
     demo_parser = commands.add_parser("demo", help="print the seed's five-request demo")
     demo_parser.add_argument("--port", type=int, default=8080)
