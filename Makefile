@@ -69,7 +69,8 @@ demo: venv
 report: venv
 	@$(PYTHON) tools/sticky_report.py --container stickylab-lab-lb1 --ip-sources $(REPORT_ARGS)
 
-# Benchmarks on the container lab (brought up if needed): docs/benchmarks.md and .json, ~12 min.
+# Benchmarks on the container lab (brought up if needed): docs/benchmarks.md and .json, ~15 min;
+# leaves the default lab (3 app hosts, cookie) up.
 bench: deps venv image
 	@$(PYTHON) tools/labctl.py up --strategy cookie --port $(LAB_PORT)
 	$(PYTHON) tools/bench.py $(BENCH_ARGS)

@@ -187,13 +187,20 @@ def start_lab_host(host: str, port: int) -> None:
          "/lib/systemd/systemd"], quiet=True)
 
 
-def wait_for_systemd(host: str) -> None:
-    result = subprocess.run(["docker", "exec", container_name(host), "timeout", "90",
-                             "systemctl", "is-system-running", "--wait"],
-                            capture_output=True, text=True, check=False)
-    if result.stdout.strip() not in ("running", "degraded"):
-        fail(f"systemd in {container_name(host)} did not come up ({result.stdout.strip()!r}); "
-             f"see `docker logs {container_name(host)}`")
+def wait_for_systemd(host: str, seconds: float = 90) -> None:
+    deadline = time.monotonic() + seconds
+    state = ""
+    while time.monotonic() < deadline:
+        result = subprocess.run(["docker", "exec", container_name(host), "timeout", str(int(seconds)),
+                                 "systemctl", "is-system-running", "--wait"],
+                                capture_output=True, text=True, check=False)
+        state = result.stdout.strip()
+        if state in ("running", "degraded"):
+            return
+        # Empty right after the container starts: systemd's bus is not listening yet.
+        time.sleep(0.5)
+    fail(f"systemd in {container_name(host)} did not come up ({state!r}); "
+         f"see `docker logs {container_name(host)}`")
 
 
 def app_host(number: int) -> str:
