@@ -88,4 +88,4 @@ def test_report_has_every_section_and_the_growth_rows(tmp_path) -> None:
         assert heading in text
     assert "| 1 | 50.0 | 9.0 | 700 | 750 | 0.933 |" in text
     assert "| 3 | 91.0 | 10.0 | 800 | 1000 | 0.800 |" in text  # the default lab, from the other sections
-    assert "fastest candidate through nginx was gthread 2x4" in text
+    assert "ranged from 600 req/s (sync x2) to 880 (gthread 2x4), 32 % apart" in text

@@ -426,16 +426,27 @@ def write_report(data: dict[str, Any], json_path: Path, markdown_path: Path) -> 
     markdown_path.write_text("\n".join(lines))
 
 
+def spread(samples: list[dict[str, Any]]) -> float:
+    """(highest - lowest) / median of one case's request rates over its rounds, in %."""
+    rates = [sample["requests_per_second"] for sample in samples]
+    return round(100 * (max(rates) - min(rates)) / statistics.median(rates))
+
+
 def reading(data: dict[str, Any]) -> list[str]:
-    medians = data["request_path"]["medians"]
+    path = data["request_path"]
+    medians = path["medians"]
     cookie_vs_rr = ratio(medians, "cookie /", "round_robin /")
     lb_vs_direct = ratio(medians, "round_robin /", "direct /")
     errors = sum(m["errors"] for m in medians.values())
     cookie_effect = (f"{100 * (1 - cookie_vs_rr):.1f} % below" if cookie_vs_rr < 1
                      else f"{100 * (cookie_vs_rr - 1):.1f} % above")
+    noise = spread(path["samples"]["round_robin /"]) if "samples" in path else None
     lines = [
-        f"- With identical client cookies the cookie strategy ran {cookie_effect} round_robin: the "
-        "cookie maps are a few hash lookups per request, lost in the noise of these machines.",
+        f"- With identical client cookies the cookie strategy ran {cookie_effect} round_robin. The "
+        "cookie maps are a few hash lookups per request; "
+        + (f"round_robin `/` alone varied by {noise} % between rounds of this run, " if noise is not None else "")
+        + "so on this machine a few percent either way is noise, not cost (compare `cookie / (new "
+        "clients)`, which does the same map work plus a Set-Cookie).",
         f"- Through nginx (round_robin) the three instances served {100 * lb_vs_direct:.0f} % of "
         "what they served directly on `/`. The Python backends set the ceiling, not nginx (compare "
         "`/health`, where Flask does almost nothing); on two cores nginx, wrk and three gunicorn "
@@ -448,13 +459,23 @@ def reading(data: dict[str, Any]) -> list[str]:
     settings = data.get("backend_settings")
     if settings:
         m = settings["medians"]
-        best = max((name for name in m if name.endswith("round_robin /")),
-                   key=lambda name: m[name]["requests_per_second"])
+        through_lb = {name.split(":")[0]: m[name]["requests_per_second"] for name in m if name.endswith("round_robin /")}
+        best, worst = max(through_lb, key=through_lb.get), min(through_lb, key=through_lb.get)
         lines.append(
-            f"- Backend settings: the fastest candidate through nginx was {best.split(':')[0]} "
-            f"({m[best]['requests_per_second']:.0f} req/s). Upstream keepalive only helps gthread "
-            "workers (sync workers close every connection), and one gthread worker per instance "
-            "leaves a core idle whenever Python holds the GIL.")
+            f"- Backend settings: through nginx the candidates ranged from {through_lb[worst]:.0f} req/s "
+            f"({worst}) to {through_lb[best]:.0f} ({best}), {100 * (1 - through_lb[worst] / through_lb[best]):.0f} % "
+            "apart: of the order of this machine's run-to-run noise, so one run does not rank them. "
+            "The shipped gthread 2x4 with upstream keepalive 16 is kept for what holds regardless: "
+            "only threaded workers keep nginx's upstream connections open (sync workers close every "
+            "one, which is why keepalive is pointless with them), and two workers let one instance use "
+            "both cores where a single worker is bound by Python's GIL.")
+    grown = data.get("growth")
+    if grown:
+        lines.append(
+            "- Growth: cold converge time grows with the number of app hosts (they are configured in "
+            "parallel, but on two cores their pip installs and systemd starts compete), and so does a "
+            "no-op run (each task waits for the slowest host). Throughput does not grow on one "
+            "machine: every app host shares the same two cores.")
     deploy = data.get("deployment")
     if deploy:
         lines.append(
