@@ -80,11 +80,11 @@ def timed_playbook(*arguments: str, environment: dict[str, str] | None = None) -
     return round(seconds, 1), sum(int(n) for n in re.findall(r"changed=(\d+)", result.stdout))
 
 
-def lab_up_cold(scale: int) -> float:
+def lab_up_cold(scale: int, strategy: str = "cookie") -> float:
     """Seconds for `labctl up` on fresh hosts: containers started, systemd up, cold site.yml."""
     subprocess.run([sys.executable, str(TOOLS_DIR / "labctl.py"), "down"], check=True, capture_output=True)
     started = time.monotonic()
-    result = subprocess.run([sys.executable, str(TOOLS_DIR / "labctl.py"), "up", "--strategy", "cookie",
+    result = subprocess.run([sys.executable, str(TOOLS_DIR / "labctl.py"), "up", "--strategy", strategy,
                              "--scale", str(scale)], capture_output=True, text=True)
     if result.returncode != 0:
         sys.exit(f"labctl up --scale {scale} failed:\n{result.stdout[-3000:]}{result.stderr[-2000:]}")
@@ -221,17 +221,18 @@ def request_path(cookies: list[str], rounds: int, seconds: int, connections: int
     return sampler.report(rounds=rounds)
 
 
-# Candidate backend settings; the shipped ones are the roles' defaults/main.yml. Each is deployed
-# with site.yml (instances restarted one at a time) before its rounds.
+# Candidate backend settings, the shipped ones (the roles' defaults/main.yml) first: the lab runs
+# them already. A candidate that changes gunicorn is deployed with the whole site.yml (instances
+# restarted one at a time); one that only changes nginx, with the lb play alone.
 BACKEND_SETTINGS: list[dict[str, Any]] = [
-    {"label": "sync x2, no upstream keepalive",
-     "vars": {"flask_app_worker_class": "sync", "flask_app_workers": 2, "nginx_lb_upstream_keepalive": 0}},
-    {"label": "gthread 2x4, no upstream keepalive",
-     "vars": {"flask_app_worker_class": "gthread", "flask_app_workers": 2, "flask_app_threads": 4,
-              "nginx_lb_upstream_keepalive": 0}},
     {"label": "gthread 2x4, keepalive 16",
      "vars": {"flask_app_worker_class": "gthread", "flask_app_workers": 2, "flask_app_threads": 4,
               "nginx_lb_upstream_keepalive": 16}},
+    {"label": "gthread 2x4, no upstream keepalive",
+     "vars": {"flask_app_worker_class": "gthread", "flask_app_workers": 2, "flask_app_threads": 4,
+              "nginx_lb_upstream_keepalive": 0}},
+    {"label": "sync x2, no upstream keepalive",
+     "vars": {"flask_app_worker_class": "sync", "flask_app_workers": 2, "nginx_lb_upstream_keepalive": 0}},
     {"label": "gthread 1x8, keepalive 16",
      "vars": {"flask_app_worker_class": "gthread", "flask_app_workers": 1, "flask_app_threads": 8,
               "nginx_lb_upstream_keepalive": 16}},
@@ -241,10 +242,14 @@ BACKEND_SETTINGS: list[dict[str, Any]] = [
 def backend_settings(cookies: list[str], rounds: int, seconds: int, connections: int) -> dict[str, Any]:
     sampler = Sampler(connections, seconds)
     deploy_seconds = {}
+    app_settings = {key: value for key, value in BACKEND_SETTINGS[0]["vars"].items() if key.startswith("flask_app_")}
     for setting in BACKEND_SETTINGS:
         stage(f"backend settings: {setting['label']}")
+        wanted = {key: value for key, value in setting["vars"].items() if key.startswith("flask_app_")}
+        scope = () if wanted != app_settings else ("--tags", "lb", "--limit", "lb")
+        app_settings = wanted
         deploy_seconds[setting["label"]] = timed_playbook(
-            "-e", "strategy=round_robin", "-e", json.dumps(setting["vars"]))[0]
+            *scope, "-e", "strategy=round_robin", "-e", json.dumps(setting["vars"]))[0]
         for _ in range(rounds):
             sampler.lb_and_direct(setting["label"], APPS, cookies)
     return sampler.report(rounds=rounds, settings=BACKEND_SETTINGS, deploy_seconds=deploy_seconds)
@@ -256,10 +261,9 @@ def growth(cookies: list[str], scales: list[int], rounds: int, seconds: int, con
     results: dict[str, Any] = {}
     for scale in scales:
         stage(f"growth: {scale} app host(s), fresh lab hosts")
-        cold = lab_up_cold(scale)
+        cold = lab_up_cold(scale, strategy="round_robin")
         install_load_tools()
-        noop, changed = timed_playbook()
-        switch("round_robin")
+        noop, changed = timed_playbook("-e", "strategy=round_robin")
         apps = [f"stickylab-lab-app{n}" for n in range(1, scale + 1)]
         for _ in range(rounds):
             sampler.lb_and_direct(f"{scale} app hosts", apps, cookies)
@@ -368,8 +372,9 @@ def write_report(data: dict[str, Any], json_path: Path, markdown_path: Path) -> 
             "",
             "## Backend settings (how the shipped defaults were chosen)",
             "",
-            f"Each candidate deployed with `site.yml -e strategy=round_robin -e '<vars>'` (instances "
-            f"restarted one at a time), then {settings['rounds']} rounds of round_robin through nginx "
+            "Each candidate deployed with `site.yml -e strategy=round_robin -e '<vars>'` (the whole "
+            "playbook when gunicorn's settings change, instances restarted one at a time; `--tags lb "
+            f"--limit lb` when only nginx's do), then {settings['rounds']} rounds of round_robin through nginx "
             f"and direct, `/` with the same cookies (`-c{settings['connections']} -d{settings['seconds']}s`).",
             "",
             *median_table(settings["medians"], [("lb ÷ direct", lb_over_direct(settings["medians"]))]),
