@@ -20,6 +20,7 @@ DOCUMENTATION = """
     author: stickylab
 """
 
+from ansible.plugins.loader import filter_loader, test_loader
 from ansible.plugins.strategy.linear import StrategyModule as _Linear
 from ansible.utils.display import Display
 
@@ -27,6 +28,19 @@ try:
     from ansible_mitogen.plugins.strategy.mitogen_linear import StrategyModule as _MitogenLinear
 except ImportError:  # a controller without Mitogen still runs the playbooks, only slower
     _MitogenLinear = None
+
+
+def load_jinja_plugins_before_forking() -> None:
+    """Load every filter and test plugin once, in the controller process.
+
+    Each task on each host runs in a worker forked from this process. A worker that meets a
+    filter or test loads them all first (ansible-core's Jinja2Loader), and the worker dies with
+    what it loaded: on the lab that is repeated some 150 times a run. Loaded here, before any
+    fork, every worker inherits them: a no-op site.yml on the lab went from 9.1 s to 8.6 s.
+    """
+    for loader in (filter_loader, test_loader):
+        for _ in loader.all():
+            pass
 
 
 if _MitogenLinear is None:
@@ -37,9 +51,14 @@ if _MitogenLinear is None:
                 "(slower; `make venv` or `pip install mitogen` adds it)."
             )
             super().__init__(*args, **kwargs)
+
+        def run(self, iterator, play_context, *args, **kwargs):
+            load_jinja_plugins_before_forking()
+            return super().run(iterator, play_context, *args, **kwargs)
 else:
     class StrategyModule(_MitogenLinear):  # type: ignore[no-redef]
         def run(self, iterator, play_context, *args, **kwargs):
+            load_jinja_plugins_before_forking()
             # Plays on the controller itself (`connection: local`, like Molecule's create and
             # destroy) gain nothing from Mitogen, and its async runner loses the results of
             # collection modules (community.docker.docker_container with `async` never
