@@ -26,7 +26,7 @@ Transfer/sec:    620.00KB
 
 def test_parse_wrk_reads_rate_latencies_and_errors() -> None:
     assert bench.parse_wrk(WRK_OUTPUT) == {
-        "requests_per_second": 2390.0, "p50_ms": 0.85, "p99_ms": 1200.0,
+        "requests_per_second": 2390.0, "requests": 11950, "p50_ms": 0.85, "p99_ms": 1200.0,
         "non_2xx": 3, "socket_errors": 3}
 
 
@@ -53,9 +53,11 @@ def report_data() -> dict:
     return {
         "machine": "test", "finished": "now", "wall_seconds": 60.0,
         "request_path": {"connections": 48, "seconds": 4, "rounds": 3, "medians": medians_of(request_rates)},
-        "backend_settings": {"connections": 48, "seconds": 4, "rounds": 3, "medians": medians_of({
-            "sync x2: round_robin /": 600.0, "sync x2: direct /": 900.0,
-            "gthread 2x4: round_robin /": 880.0, "gthread 2x4: direct /": 1000.0})},
+        "backend_settings": {"connections": 48, "seconds": 4, "rounds": 3,
+                             "settings": [{"label": "gthread 2x4 (shipped)"}, {"label": "sync x2"}],
+                             "medians": medians_of({
+                                 "gthread 2x4 (shipped): round_robin /": 880.0, "gthread 2x4 (shipped): direct /": 1000.0,
+                                 "sync x2: round_robin /": 600.0, "sync x2: direct /": 900.0})},
         "growth": {"rounds": 2, "scales": {"1": {"cold_lab_up_seconds": 50.0, "noop_seconds": 9.0, "noop_changed": 0}},
                    "medians": medians_of({"1 app hosts: round_robin /": 700.0, "1 app hosts: direct /": 750.0})},
         "deployment": {"cold_lab_up_seconds": 91.0, "noop_seconds": 10.0, "noop_changed": 0,
@@ -74,8 +76,8 @@ def test_targets_compare_measurements_with_the_issue_bounds() -> None:
 def test_lb_over_direct_pairs_rows_by_label() -> None:
     medians = report_data()["backend_settings"]["medians"]
     column = bench.lb_over_direct(medians)
-    assert column("gthread 2x4: round_robin /") == 0.88
-    assert column("gthread 2x4: direct /") is None
+    assert column("gthread 2x4 (shipped): round_robin /") == 0.88
+    assert column("gthread 2x4 (shipped): direct /") is None
 
 
 def test_report_has_every_section_and_the_growth_rows(tmp_path) -> None:
@@ -88,4 +90,47 @@ def test_report_has_every_section_and_the_growth_rows(tmp_path) -> None:
         assert heading in text
     assert "| 1 | 50.0 | 9.0 | 700 | 750 | 0.933 |" in text
     assert "| 3 | 91.0 | 10.0 | 800 | 1000 | 0.800 |" in text  # the default lab, from the other sections
-    assert "ranged from 600 req/s (sync x2) to 880 (gthread 2x4), 32 % apart" in text
+    assert "ranged from 600 req/s (sync x2) to 880 (gthread 2x4 (shipped)), 32 % apart" in text
+    assert "The shipped settings (gthread 2x4) follow" in text
+    assert "new connections and" not in text  # no nginx counters in this report
+
+
+def test_report_shows_nginx_costs_where_they_were_measured(tmp_path) -> None:
+    data = report_data()
+    settings = data["backend_settings"]["medians"]
+    settings["gthread 2x4 (shipped): round_robin /"].update(nginx_us_per_request=52.0, upstream_connects_per_1000=2.0)
+    settings["sync x2: round_robin /"].update(nginx_us_per_request=95.0, upstream_connects_per_1000=1000.0)
+    data["targets"] = bench.compute_targets(data)
+    data["reading"] = bench.reading(data)
+    bench.write_report(data, tmp_path / "b.json", tmp_path / "b.md")
+    text = (tmp_path / "b.md").read_text()
+    assert "| gthread 2x4 (shipped): round_robin / | 880 | 1.00 | 2.00 | 0 | 52.0 | 2.0 | 0.880 |" in text
+    assert "| sync x2: direct / | 900 | 1.00 | 2.00 | 0 |  |  |  |" in text
+    assert "gthread 2x4 (shipped) 2 new connections and 52 µs; sync x2 1000 new connections and 95 µs" in text
+
+
+def test_nginx_cost_per_request_leaves_out_the_client_connections() -> None:
+    before = {"active_opens": 1000, "nginx_ticks": 500, "ticks_per_second": 100}
+    after = {"active_opens": 1000 + 48 + 30, "nginx_ticks": 500 + 60, "ticks_per_second": 100}
+    # 0.6 s of nginx CPU over 10000 requests; 30 upstream connections beyond wrk's own 48.
+    assert bench.nginx_cost(before, after, requests=10000, client_connections=48) == {
+        "nginx_us_per_request": 60.0, "upstream_connects_per_1000": 3.0}
+    assert bench.nginx_cost(before, after, requests=0, client_connections=48) == {}
+
+
+def test_backend_candidates_start_with_the_roles_defaults() -> None:
+    candidates = bench.backend_candidates()
+    shipped = candidates[0]
+    assert shipped["label"].endswith("(shipped)")
+    for name, path in bench.SETTING_DEFAULTS.items():
+        assert f"\n{name}: {shipped['vars'][name]}\n" in path.read_text()
+    others = [c["vars"] for c in candidates[1:]]
+    assert shipped["vars"] not in others and len(others) == len({str(c) for c in others})
+
+
+def test_sync_candidates_run_one_thread() -> None:
+    # gunicorn switches a sync worker with threads > 1 to gthread: a sync candidate must say 1.
+    for candidate in bench.backend_candidates():
+        if candidate["vars"]["flask_app_worker_class"] == "sync":
+            assert candidate["vars"]["flask_app_threads"] == 1
+            assert candidate["label"].startswith("sync x")

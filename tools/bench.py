@@ -29,7 +29,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 TOOLS_DIR = PROJECT_DIR / "tools"
@@ -39,6 +39,9 @@ LAB_SCALE = len(APPS)
 STRATEGIES = ["round_robin", "least_conn", "ip_hash", "consistent_hash", "cookie"]
 ANSIBLE_PLAYBOOK = str(Path(sys.executable).parent / "ansible-playbook")
 LAB_INVENTORY = str(PROJECT_DIR / "inventories" / "lab")
+# nginx on lb1's loopback, as wrk in lb1 reaches it. The port is spelled out: the minimal lab
+# image has no /etc/services for wrk to look "http" up in.
+LB_URL = "http://127.0.0.1:80"
 
 # Each wrk request carries one of the pinned clients' cookies, in turn.
 WRK_COOKIES_LUA = """
@@ -68,8 +71,20 @@ def docker_exec(container: str, *command: str) -> str:
     return run(["docker", "exec", container, *command]).stdout
 
 
-def timed_playbook(*arguments: str, environment: dict[str, str] | None = None) -> tuple[float, int]:
-    """Seconds site.yml took and the sum of changed= over its recap."""
+class PlaybookRun(NamedTuple):
+    seconds: float
+    changed: int  # sum of changed= over the recap
+    host_tasks: int  # sum of ok= and skipped=: every task each host went through
+
+
+def recap_totals(output: str) -> tuple[int, int]:
+    """(changed, host tasks) summed over the PLAY RECAP lines of ansible-playbook's output."""
+    recap = re.findall(r"ok=(\d+)\s+changed=(\d+)\s+unreachable=\d+\s+failed=\d+\s+skipped=(\d+)", output)
+    return sum(int(c) for _, c, _ in recap), sum(int(ok) + int(skipped) for ok, _, skipped in recap)
+
+
+def timed_playbook(*arguments: str, environment: dict[str, str] | None = None) -> PlaybookRun:
+    """site.yml on the lab: its wall time and recap."""
     started = time.monotonic()
     result = subprocess.run([ANSIBLE_PLAYBOOK, "-i", LAB_INVENTORY, "site.yml", *arguments],
                             cwd=PROJECT_DIR, capture_output=True, text=True,
@@ -77,7 +92,7 @@ def timed_playbook(*arguments: str, environment: dict[str, str] | None = None) -
     seconds = time.monotonic() - started
     if result.returncode != 0:
         sys.exit(f"site.yml {' '.join(arguments)} failed:\n{result.stdout[-3000:]}")
-    return round(seconds, 1), sum(int(n) for n in re.findall(r"changed=(\d+)", result.stdout))
+    return PlaybookRun(round(seconds, 1), *recap_totals(result.stdout))
 
 
 def lab_up_cold(scale: int, strategy: str = "cookie") -> float:
@@ -105,10 +120,12 @@ def parse_wrk(output: str) -> dict[str, Any]:
         return round(value / 1000 if unit == "us" else value * 1000 if unit == "s" else value, 3)
 
     rps = re.search(r"Requests/sec:\s+([\d.]+)", output)
+    requests = re.search(r"(\d+) requests in", output)
     non_2xx = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", output)
     socket_errors = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", output)
     return {
         "requests_per_second": float(rps.group(1)) if rps else 0.0,
+        "requests": int(requests.group(1)) if requests else 0,
         "p50_ms": latency_ms("50"),
         "p99_ms": latency_ms("99"),
         "non_2xx": int(non_2xx.group(1)) if non_2xx else 0,
@@ -130,10 +147,43 @@ def wrk(urls: list[str], connections: int, seconds: int, cookies: list[str]) -> 
     results = [parse_wrk(output) for output in outputs]
     return {
         "requests_per_second": round(sum(r["requests_per_second"] for r in results), 1),
+        "requests": sum(r["requests"] for r in results),
         "p50_ms": max((r["p50_ms"] or 0) for r in results),
         "p99_ms": max((r["p99_ms"] or 0) for r in results),
         "errors": sum(r["non_2xx"] + r["socket_errors"] for r in results),
     }
+
+
+# Read inside lb1: TCP connections this host opened (/proc/net/snmp ActiveOpens: wrk's own and
+# nginx's to the backends) and the CPU time nginx's workers used, in clock ticks.
+LB_COUNTERS_PY = """
+import json, os
+tcp = [line.split() for line in open('/proc/net/snmp') if line.startswith('Tcp:')]
+opens = int(tcp[1][tcp[0].index('ActiveOpens')])
+ticks = 0
+for pid in filter(str.isdigit, os.listdir('/proc')):
+    try:
+        if b'nginx: worker' in open(f'/proc/{pid}/cmdline', 'rb').read():
+            fields = open(f'/proc/{pid}/stat').read().rsplit(')', 1)[1].split()
+            ticks += int(fields[11]) + int(fields[12])
+    except OSError:
+        pass
+print(json.dumps({'active_opens': opens, 'nginx_ticks': ticks, 'ticks_per_second': os.sysconf('SC_CLK_TCK')}))
+"""
+
+
+def lb_counters() -> dict[str, int]:
+    return json.loads(docker_exec(LB, "python3", "-c", LB_COUNTERS_PY))
+
+
+def nginx_cost(before: dict[str, int], after: dict[str, int], requests: int, client_connections: int) -> dict[str, float]:
+    """nginx's CPU time per request (µs) and new upstream connections per 1000 requests."""
+    if requests <= 0:
+        return {}
+    cpu_seconds = (after["nginx_ticks"] - before["nginx_ticks"]) / after["ticks_per_second"]
+    upstream_opens = after["active_opens"] - before["active_opens"] - client_connections
+    return {"nginx_us_per_request": round(1e6 * cpu_seconds / requests, 1),
+            "upstream_connects_per_1000": round(1000 * max(upstream_opens, 0) / requests, 1)}
 
 
 def pinned_client_cookies() -> list[str]:
@@ -174,16 +224,22 @@ class Sampler:
         self.samples: dict[str, list[dict[str, Any]]] = {}
 
     def sample(self, name: str, urls: list[str], client_cookies: list[str]) -> None:
+        through_lb = all(url.startswith(LB_URL) for url in urls)
+        before = lb_counters() if through_lb else None
         result = wrk(urls, self.connections, self.seconds, client_cookies)
+        if before is not None:
+            result.update(nginx_cost(before, lb_counters(), result["requests"], self.connections))
         self.samples.setdefault(name, []).append(result)
+        cost = (f"  nginx {result['nginx_us_per_request']} us/req, "
+                f"{result['upstream_connects_per_1000']} upstream connects/1000 req"
+                if "nginx_us_per_request" in result else "")
         print(f"    {name:<48} {result['requests_per_second']:>9.1f} req/s  "
-              f"p50 {result['p50_ms']:.2f} ms  p99 {result['p99_ms']:.2f} ms  errors {result['errors']}",
+              f"p50 {result['p50_ms']:.2f} ms  p99 {result['p99_ms']:.2f} ms  errors {result['errors']}{cost}",
               flush=True)
 
     def lb_and_direct(self, label: str, apps: list[str], cookies: list[str]) -> None:
         """round_robin through nginx, then every instance directly, on `/` with the same cookies."""
-        # Port spelled out: the minimal lab image has no /etc/services for wrk to look "http" up in.
-        self.sample(f"{label}: round_robin /", ["http://127.0.0.1:80/"], cookies)
+        self.sample(f"{label}: round_robin /", [f"{LB_URL}/"], cookies)
         self.sample(f"{label}: direct /", [f"http://{app}:5001/" for app in apps], cookies)
 
     def medians(self) -> dict[str, dict[str, Any]]:
@@ -192,6 +248,8 @@ class Sampler:
             "p50_ms": round(statistics.median(r["p50_ms"] for r in runs), 2),
             "p99_ms": round(statistics.median(r["p99_ms"] for r in runs), 2),
             "errors": sum(r["errors"] for r in runs),
+            **{key: round(statistics.median(r[key] for r in runs), 1)
+               for key in ("nginx_us_per_request", "upstream_connects_per_1000") if all(key in r for r in runs)},
         } for name, runs in self.samples.items()}
 
     def report(self, **extra: Any) -> dict[str, Any]:
@@ -212,38 +270,67 @@ def request_path(cookies: list[str], rounds: int, seconds: int, connections: int
             if strategy != current_strategy:
                 switch(strategy)
                 current_strategy = strategy
-            sampler.sample(f"{strategy} /", ["http://127.0.0.1:80/"], cookies)
-            sampler.sample(f"{strategy} /health", ["http://127.0.0.1:80/health"], [])
+            sampler.sample(f"{strategy} /", [f"{LB_URL}/"], cookies)
+            sampler.sample(f"{strategy} /health", [f"{LB_URL}/health"], [])
             if strategy == "cookie":
-                sampler.sample("cookie / (new clients)", ["http://127.0.0.1:80/"], [])
+                sampler.sample("cookie / (new clients)", [f"{LB_URL}/"], [])
     order = ["direct", *STRATEGIES]
     sampler.samples = dict(sorted(sampler.samples.items(), key=lambda item: order.index(item[0].split(" ")[0])))
-    return sampler.report(rounds=rounds)
+    return sampler.report(rounds=rounds, settings=setting_label(shipped_settings()))
 
 
-# Candidate backend settings, the shipped ones (the roles' defaults/main.yml) first: the lab runs
-# them already. A candidate that changes gunicorn is deployed with the whole site.yml (instances
-# restarted one at a time); one that only changes nginx, with the lb play alone.
-BACKEND_SETTINGS: list[dict[str, Any]] = [
-    {"label": "gthread 2x4, keepalive 16",
-     "vars": {"flask_app_worker_class": "gthread", "flask_app_workers": 2, "flask_app_threads": 4,
-              "nginx_lb_upstream_keepalive": 16}},
-    {"label": "gthread 2x4, no upstream keepalive",
-     "vars": {"flask_app_worker_class": "gthread", "flask_app_workers": 2, "flask_app_threads": 4,
-              "nginx_lb_upstream_keepalive": 0}},
-    {"label": "sync x2, no upstream keepalive",
-     "vars": {"flask_app_worker_class": "sync", "flask_app_workers": 2, "nginx_lb_upstream_keepalive": 0}},
-    {"label": "gthread 1x8, keepalive 16",
-     "vars": {"flask_app_worker_class": "gthread", "flask_app_workers": 1, "flask_app_threads": 8,
-              "nginx_lb_upstream_keepalive": 16}},
+# The settings the backend comparison varies. Their shipped values are read from the roles'
+# defaults (one source of truth); the lab runs them already, so they are measured first.
+SETTING_DEFAULTS = {
+    "flask_app_worker_class": PROJECT_DIR / "roles" / "flask_app" / "defaults" / "main.yml",
+    "flask_app_workers": PROJECT_DIR / "roles" / "flask_app" / "defaults" / "main.yml",
+    "flask_app_threads": PROJECT_DIR / "roles" / "flask_app" / "defaults" / "main.yml",
+    "nginx_lb_upstream_keepalive": PROJECT_DIR / "roles" / "nginx_lb" / "defaults" / "main.yml",
+}
+# The other candidates. A candidate that changes gunicorn is deployed with the whole site.yml
+# (instances restarted one at a time); one that only changes nginx, with the lb play alone.
+OTHER_CANDIDATES: list[dict[str, Any]] = [
+    {"flask_app_worker_class": "gthread", "flask_app_workers": 2, "flask_app_threads": 4,
+     "nginx_lb_upstream_keepalive": 16},
+    {"flask_app_worker_class": "gthread", "flask_app_workers": 2, "flask_app_threads": 4,
+     "nginx_lb_upstream_keepalive": 0},
+    {"flask_app_worker_class": "sync", "flask_app_workers": 2, "flask_app_threads": 1,
+     "nginx_lb_upstream_keepalive": 0},
+    {"flask_app_worker_class": "gthread", "flask_app_workers": 1, "flask_app_threads": 8,
+     "nginx_lb_upstream_keepalive": 64},
 ]
+
+
+def shipped_settings() -> dict[str, Any]:
+    """The compared settings as the roles ship them (defaults/main.yml)."""
+    import yaml  # PyYAML comes with Ansible in the project's venv
+
+    return {name: yaml.safe_load(path.read_text())[name] for name, path in SETTING_DEFAULTS.items()}
+
+
+def setting_label(settings: dict[str, Any]) -> str:
+    """`gthread 2x4, keepalive 64` or `sync x2, no upstream keepalive`."""
+    workers = settings["flask_app_workers"]
+    shape = (f"{workers}x{settings['flask_app_threads']}" if settings["flask_app_worker_class"] == "gthread"
+             else f"x{workers}")
+    keepalive = settings["nginx_lb_upstream_keepalive"]
+    return (f"{settings['flask_app_worker_class']} {shape}, "
+            + (f"keepalive {keepalive}" if keepalive else "no upstream keepalive"))
+
+
+def backend_candidates() -> list[dict[str, Any]]:
+    """The shipped settings first, then every other candidate that differs from them."""
+    shipped = shipped_settings()
+    candidates = [shipped] + [c for c in OTHER_CANDIDATES if c != shipped]
+    return [{"label": setting_label(c) + (" (shipped)" if c is shipped else ""), "vars": c} for c in candidates]
 
 
 def backend_settings(cookies: list[str], rounds: int, seconds: int, connections: int) -> dict[str, Any]:
     sampler = Sampler(connections, seconds)
     deploy_seconds = {}
-    app_settings = {key: value for key, value in BACKEND_SETTINGS[0]["vars"].items() if key.startswith("flask_app_")}
-    for setting in BACKEND_SETTINGS:
+    candidates = backend_candidates()
+    app_settings = {key: value for key, value in candidates[0]["vars"].items() if key.startswith("flask_app_")}
+    for setting in candidates:
         stage(f"backend settings: {setting['label']}")
         wanted = {key: value for key, value in setting["vars"].items() if key.startswith("flask_app_")}
         scope = () if wanted != app_settings else ("--tags", "lb", "--limit", "lb")
@@ -252,7 +339,7 @@ def backend_settings(cookies: list[str], rounds: int, seconds: int, connections:
             *scope, "-e", "strategy=round_robin", "-e", json.dumps(setting["vars"]))[0]
         for _ in range(rounds):
             sampler.lb_and_direct(setting["label"], APPS, cookies)
-    return sampler.report(rounds=rounds, settings=BACKEND_SETTINGS, deploy_seconds=deploy_seconds)
+    return sampler.report(rounds=rounds, settings=candidates, deploy_seconds=deploy_seconds)
 
 
 def growth(cookies: list[str], scales: list[int], rounds: int, seconds: int, connections: int) -> dict[str, Any]:
@@ -263,7 +350,7 @@ def growth(cookies: list[str], scales: list[int], rounds: int, seconds: int, con
         stage(f"growth: {scale} app host(s), fresh lab hosts")
         cold = lab_up_cold(scale, strategy="round_robin")
         install_load_tools()
-        noop, changed = timed_playbook("-e", "strategy=round_robin")
+        noop, changed, _ = timed_playbook("-e", "strategy=round_robin")
         apps = [f"stickylab-lab-app{n}" for n in range(1, scale + 1)]
         for _ in range(rounds):
             sampler.lb_and_direct(f"{scale} app hosts", apps, cookies)
@@ -275,8 +362,12 @@ def deployment() -> dict[str, Any]:
     results: dict[str, Any] = {}
     stage(f"deployment: {LAB_SCALE} app hosts, fresh lab hosts (image cached), cold site.yml")
     results["cold_lab_up_seconds"] = lab_up_cold(LAB_SCALE)
-    stage("deployment: no-op re-runs, with Ansible's speed-ups taken away one by one")
-    results["noop_seconds"], results["noop_changed"] = timed_playbook()
+    stage("deployment: no-op re-runs (3 as shipped), then with Ansible's speed-ups taken away one by one")
+    noop_runs = [timed_playbook() for _ in range(3)]
+    results["noop_runs_seconds"] = [run.seconds for run in noop_runs]
+    results["noop_seconds"] = statistics.median(results["noop_runs_seconds"])
+    results["noop_changed"] = sum(run.changed for run in noop_runs)
+    results["noop_host_tasks"] = noop_runs[0].host_tasks
     stock = {"ANSIBLE_STRATEGY": "linear"}
     results["noop_without_mitogen_seconds"] = timed_playbook(environment=stock)[0]
     results["noop_without_mitogen_or_pipelining_seconds"] = timed_playbook(
@@ -292,13 +383,21 @@ def ratio(medians: dict[str, Any], a: str, b: str) -> float:
 
 
 def median_table(medians: dict[str, Any], columns: list[tuple[str, Any]]) -> list[str]:
-    """A markdown table of wrk medians with extra ratio columns, each a (title, name → ratio) pair."""
-    lines = ["| case | req/s | p50 ms | p99 ms | errors | " + " | ".join(t for t, _ in columns) + " |",
-             "|---|---:|---:|---:|---:|" + "---:|" * len(columns)]
+    """A markdown table of wrk medians with extra ratio columns, each a (title, name → ratio) pair.
+
+    Rows through nginx also show nginx's CPU time per request and its new upstream connections
+    per 1000 requests (both read inside lb1, so they do not depend on the machine's load)."""
+    def cost(m: dict[str, Any], key: str) -> str:
+        return f"{m[key]:.1f}" if key in m else ""
+
+    lines = ["| case | req/s | p50 ms | p99 ms | errors | nginx µs/req | upstream connects /1000 req | "
+             + " | ".join(t for t, _ in columns) + " |",
+             "|---|---:|---:|---:|---:|---:|---:|" + "---:|" * len(columns)]
     for name, m in medians.items():
         cells = [f"{column(name):.3f}" if column(name) is not None else "" for _, column in columns]
         lines.append(f"| {name} | {m['requests_per_second']:.0f} | {m['p50_ms']:.2f} | {m['p99_ms']:.2f} | "
-                     f"{m['errors']} | " + " | ".join(cells) + " |")
+                     f"{m['errors']} | {cost(m, 'nginx_us_per_request')} | {cost(m, 'upstream_connects_per_1000')} | "
+                     + " | ".join(cells) + " |")
     return lines
 
 
@@ -353,7 +452,7 @@ def write_report(data: dict[str, Any], json_path: Path, markdown_path: Path) -> 
         "",
         f"wrk in `lb1` against nginx on `lb1`'s loopback (`-c{path['connections']} -d{path['seconds']}s`, "
         f"{path['rounds']} rounds), three app hosts with one gunicorn instance each and the roles' "
-        "shipped settings (gthread, 2 workers x 4 threads; nginx upstream keepalive 16). `/` carries "
+        f"shipped settings ({path.get('settings', 'see the roles defaults')}). `/` carries "
         "the cookies of three returning clients (one pinned to each backend) for every strategy, so "
         "Flask does identical work; `direct` is one wrk per instance from `lb1`, the same total "
         "concurrency, no nginx.",
@@ -421,7 +520,8 @@ def write_report(data: dict[str, Any], json_path: Path, markdown_path: Path) -> 
             "| run | seconds |",
             "|---|---:|",
             f"| `make lab` on fresh hosts (containers started, systemd up, cold `site.yml`; image cached) | {deploy['cold_lab_up_seconds']} |",
-            f"| no-op `site.yml`, as shipped: Mitogen + pipelining (changed={deploy['noop_changed']}) | {deploy['noop_seconds']} |",
+            f"| no-op `site.yml`, as shipped: Mitogen + pipelining, median of {noop_runs(deploy)} "
+            f"(changed={deploy['noop_changed']}, {deploy.get('noop_host_tasks', '?')} host-tasks a run) | {deploy['noop_seconds']} |",
             f"| no-op `site.yml` without Mitogen (`ANSIBLE_STRATEGY=linear`), pipelining on | {deploy['noop_without_mitogen_seconds']} |",
             f"| no-op `site.yml` without Mitogen and without pipelining | {deploy['noop_without_mitogen_or_pipelining_seconds']} |",
             f"| `site.yml -e strategy=ip_hash` on the running cookie lab | {deploy['switch_to_ip_hash_seconds']} |",
@@ -431,10 +531,45 @@ def write_report(data: dict[str, Any], json_path: Path, markdown_path: Path) -> 
     markdown_path.write_text("\n".join(lines))
 
 
+def noop_runs(deploy: dict[str, Any]) -> str:
+    """`3 runs: 7.4, 7.6, 7.5 s` (older reports measured one run)."""
+    runs = deploy.get("noop_runs_seconds") or [deploy["noop_seconds"]]
+    return f"{len(runs)} run{'s' if len(runs) > 1 else ''}: " + ", ".join(f"{r}" for r in runs) + " s"
+
+
 def spread(samples: list[dict[str, Any]]) -> float:
     """(highest - lowest) / median of one case's request rates over its rounds, in %."""
     rates = [sample["requests_per_second"] for sample in samples]
     return round(100 * (max(rates) - min(rates)) / statistics.median(rates))
+
+
+def backend_settings_reading(settings: dict[str, Any]) -> list[str]:
+    """What the backend-settings table says, and why the shipped settings are the shipped ones."""
+    m = settings["medians"]
+    labels = [candidate["label"] for candidate in settings["settings"]]
+    through_lb = {label: m[f"{label}: round_robin /"] for label in labels if f"{label}: round_robin /" in m}
+    rate = {label: row["requests_per_second"] for label, row in through_lb.items()}
+    best, worst = max(rate, key=rate.get), min(rate, key=rate.get)
+    lines = [
+        f"- Backend settings: through nginx the candidates ranged from {rate[worst]:.0f} req/s ({worst}) to "
+        f"{rate[best]:.0f} ({best}), {100 * (1 - rate[worst] / rate[best]):.0f} % apart, of the order of this "
+        "machine's run-to-run noise: one run does not rank them by rate."]
+    if all("upstream_connects_per_1000" in row for row in through_lb.values()):
+        connects = "; ".join(f"{label} {row['upstream_connects_per_1000']:.0f} new connections and "
+                             f"{row['nginx_us_per_request']:.0f} µs" for label, row in through_lb.items())
+        lines.append(
+            "- What the noise does not blur: per 1000 requests through nginx, how many new connections it "
+            f"opened to the backends, and its CPU time per request — {connects}. A sync worker closes "
+            "every connection after one request, so upstream keepalive cannot help it; with threaded "
+            "workers nginx reuses a connection as long as its keepalive cache holds one per request in "
+            "flight in that nginx worker, and every connection opened beyond it costs nginx and the "
+            "backend a TCP handshake and teardown.")
+    lines.append(
+        f"- The shipped settings ({labels[0].replace(' (shipped)', '')}) follow from those reasons rather "
+        "than from the rate ranking: threaded workers so nginx can keep its upstream connections, two "
+        "workers so one instance can use both cores where one worker is bound by Python's GIL, and an "
+        "upstream keepalive cache larger than the concurrent requests one nginx worker carries here.")
+    return lines
 
 
 def reading(data: dict[str, Any]) -> list[str]:
@@ -463,17 +598,7 @@ def reading(data: dict[str, Any]) -> list[str]:
     ]
     settings = data.get("backend_settings")
     if settings:
-        m = settings["medians"]
-        through_lb = {name.split(":")[0]: m[name]["requests_per_second"] for name in m if name.endswith("round_robin /")}
-        best, worst = max(through_lb, key=through_lb.get), min(through_lb, key=through_lb.get)
-        lines.append(
-            f"- Backend settings: through nginx the candidates ranged from {through_lb[worst]:.0f} req/s "
-            f"({worst}) to {through_lb[best]:.0f} ({best}), {100 * (1 - through_lb[worst] / through_lb[best]):.0f} % "
-            "apart: of the order of this machine's run-to-run noise, so one run does not rank them. "
-            "The shipped gthread 2x4 with upstream keepalive 16 is kept for what holds regardless: "
-            "only threaded workers keep nginx's upstream connections open (sync workers close every "
-            "one, which is why keepalive is pointless with them), and two workers let one instance use "
-            "both cores where a single worker is bound by Python's GIL.")
+        lines += backend_settings_reading(settings)
     grown = data.get("growth")
     if grown:
         lines.append(
@@ -483,12 +608,16 @@ def reading(data: dict[str, Any]) -> list[str]:
             "machine: every app host shares the same two cores.")
     deploy = data.get("deployment")
     if deploy:
+        per_host_task = (f" ({1000 * deploy['noop_seconds'] / deploy['noop_host_tasks']:.0f} ms per host and task "
+                         f"over {deploy['noop_host_tasks']} host-tasks)" if deploy.get("noop_host_tasks") else "")
         lines.append(
             f"- A no-op `site.yml` costs {deploy['noop_without_mitogen_or_pipelining_seconds']} s with stock "
             f"Ansible, {deploy['noop_without_mitogen_seconds']} s with pipelining and {deploy['noop_seconds']} s "
-            "with Mitogen on top: each task otherwise starts a new Python on every host. What remains is "
-            "Ansible's own per-task cost on the controller (about 0.1-0.3 s a task, some 70 tasks over "
-            "the three plays) and apt opening its cache; the plays gather no facts at all.")
+            f"with Mitogen on top{per_host_task}: without Mitogen every task starts a new Python on every host. "
+            "What remains is Ansible's own cost on the controller (each task on each host runs in a "
+            "worker process forked for it, which templates its arguments afresh) and each host's first "
+            "Mitogen connection. The plays gather no facts, and apt is not opened when dpkg already "
+            "has every package (roles/apt_packages).")
     return lines
 
 
