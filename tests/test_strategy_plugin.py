@@ -48,3 +48,29 @@ def test_controller_plays_skip_mitogen(monkeypatch: pytest.MonkeyPatch, connecti
     strategy = plugin.StrategyModule.__new__(plugin.StrategyModule)
     strategy.run(FakeIterator(connection), play_context=None)
     assert calls == [expected]
+
+
+def test_jinja_plugins_are_loaded_before_the_workers_fork(monkeypatch: pytest.MonkeyPatch) -> None:
+    from ansible_mitogen.plugins.strategy.mitogen_linear import StrategyModule as MitogenLinear
+
+    plugin = load_module(PLUGIN, "stickylab_strategy_preload")
+    calls: list[str] = []
+    monkeypatch.setattr(plugin, "load_jinja_plugins_before_forking", lambda: calls.append("preload"))
+    monkeypatch.setattr(MitogenLinear, "run", lambda self, iterator, play_context, *a, **k: calls.append("mitogen"))
+    strategy = plugin.StrategyModule.__new__(plugin.StrategyModule)
+    strategy.run(FakeIterator("ssh"), play_context=None)
+    assert calls == ["preload", "mitogen"]
+
+
+def test_the_preload_fills_the_cache_workers_inherit() -> None:
+    # ansible-core's Jinja2Loader keeps the builtin and legacy filters and tests it loaded here;
+    # if a later ansible-core drops this cache, the preload no longer saves the workers anything.
+    from ansible.plugins.loader import filter_loader, test_loader
+
+    plugin = load_module(PLUGIN, "stickylab_strategy_cache")
+    for loader in (filter_loader, test_loader):
+        loader._cached_non_collection_wrappers.clear()  # as in a fresh controller process
+    plugin.load_jinja_plugins_before_forking()
+    for loader in (filter_loader, test_loader):
+        assert loader._cached_non_collection_wrappers
+    assert "to_json" in filter_loader._cached_non_collection_wrappers

@@ -543,6 +543,25 @@ def spread(samples: list[dict[str, Any]]) -> float:
     return round(100 * (max(rates) - min(rates)) / statistics.median(rates))
 
 
+def nginx_share(row: dict[str, Any], cpus: int) -> str:
+    """` nginx itself spent 92 µs of CPU per request: at 1192 req/s, 5 % of the machine's 2 CPUs.`"""
+    if "nginx_us_per_request" not in row:
+        return ""
+    share = row["nginx_us_per_request"] * row["requests_per_second"] / 1e6 / cpus
+    return (f" nginx itself spent {row['nginx_us_per_request']:.0f} µs of CPU per request: at "
+            f"{row['requests_per_second']:.0f} req/s, {100 * share:.0f} % of the machine's "
+            f"{cpus} CPUs, taken from the backends.")
+
+
+def balancing_note(medians: dict[str, Any]) -> str:
+    """When least_conn beat round_robin: part of the gap is where requests go, not nginx's cost."""
+    if "least_conn /" not in medians or ratio(medians, "least_conn /", "round_robin /") <= 1:
+        return ""
+    return (f" least_conn, which sends each request to the instance with the fewest in flight, reached "
+            f"{ratio(medians, 'least_conn /', 'direct /'):.3f} of direct: part of round_robin's gap is that "
+            "it keeps sending to an instance that is momentarily behind on the shared cores.")
+
+
 def backend_settings_reading(settings: dict[str, Any]) -> list[str]:
     """What the backend-settings table says, and why the shipped settings are the shipped ones."""
     m = settings["medians"]
@@ -590,7 +609,9 @@ def reading(data: dict[str, Any]) -> list[str]:
         f"- Through nginx (round_robin) the three instances served {100 * lb_vs_direct:.0f} % of "
         "what they served directly on `/`. The Python backends set the ceiling, not nginx (compare "
         "`/health`, where Flask does almost nothing); on two cores nginx, wrk and three gunicorn "
-        "instances compete for the same CPUs, which is why one instance alone can beat three.",
+        "instances compete for the same CPUs, which is why one instance alone can beat three."
+        + nginx_share(medians.get("round_robin /", {}), data.get("cpus") or 1)
+        + balancing_note(medians),
         "- `ip_hash` and `consistent_hash` see a single client address here (wrk on loopback), so "
         "all their load goes to one backend: their rows show one instance, not the spread a real "
         "client population gets.",
@@ -608,8 +629,9 @@ def reading(data: dict[str, Any]) -> list[str]:
             "machine: every app host shares the same two cores.")
     deploy = data.get("deployment")
     if deploy:
-        per_host_task = (f" ({1000 * deploy['noop_seconds'] / deploy['noop_host_tasks']:.0f} ms per host and task "
-                         f"over {deploy['noop_host_tasks']} host-tasks)" if deploy.get("noop_host_tasks") else "")
+        per_host_task = (f" ({deploy['noop_host_tasks']} host-tasks, "
+                         f"{1000 * deploy['noop_seconds'] / deploy['noop_host_tasks']:.0f} ms each on average, "
+                         "each host's first connection included)" if deploy.get("noop_host_tasks") else "")
         lines.append(
             f"- A no-op `site.yml` costs {deploy['noop_without_mitogen_or_pipelining_seconds']} s with stock "
             f"Ansible, {deploy['noop_without_mitogen_seconds']} s with pipelining and {deploy['noop_seconds']} s "
@@ -646,6 +668,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"--growth-scales: 1-9 app hosts, not {LAB_SCALE} (measured anyway)")
     started = time.monotonic()
     data: dict[str, Any] = {
+        "cpus": os.cpu_count(),
         "machine": f"{os.cpu_count()} CPUs, {platform.system()} {platform.release()}, "
                    f"nginx {docker_exec(LB, 'sh', '-c', 'nginx -v 2>&1').strip().split('/')[-1]}",
     }
