@@ -134,3 +134,21 @@ def test_sync_candidates_run_one_thread() -> None:
         if candidate["vars"]["flask_app_worker_class"] == "sync":
             assert candidate["vars"]["flask_app_threads"] == 1
             assert candidate["label"].startswith("sync x")
+
+
+def test_worker_shape_reading_names_the_shape_for_each_case() -> None:
+    medians = medians_of({
+        "gthread 2x4 (shipped): direct /": 1000.0, "gthread 1x8: direct /": 1080.0,
+        "gthread 2x4 (shipped): one instance alone /": 1050.0, "gthread 1x8: one instance alone /": 870.0})
+    [line] = bench.worker_shape_reading(medians, ["gthread 2x4 (shipped)", "gthread 1x8"])
+    assert "gthread 2x4 (shipped) served 1000 req/s directly and gthread 1x8 1080" in line
+    assert "to itself served 1050 and 870" in line
+    assert "So gthread 2x4 suits an instance that has a host's cores to itself, and gthread 1x8 hosts" in line
+    assert bench.worker_shape_reading(medians_of({}), ["gthread 2x4 (shipped)", "gthread 1x8"]) == []
+
+
+def test_one_instance_comparison_reuses_the_deployed_shape() -> None:
+    candidates = bench.backend_candidates()
+    shapes = bench.shapes_for_one_instance(candidates, last_deployed=candidates[-1])
+    assert shapes[0] is candidates[-1] and shapes[-1] is candidates[0]
+    assert bench.shapes_for_one_instance(candidates, last_deployed=candidates[1]) == [candidates[0]]

@@ -339,7 +339,24 @@ def backend_settings(cookies: list[str], rounds: int, seconds: int, connections:
             *scope, "-e", "strategy=round_robin", "-e", json.dumps(setting["vars"]))[0]
         for _ in range(rounds):
             sampler.lb_and_direct(setting["label"], APPS, cookies)
+    # Three instances on two cores say little about an instance with a host to itself: the last
+    # worker shape still deployed and the shipped one again, each on app1 alone, the others idle.
+    for setting in shapes_for_one_instance(candidates, last_deployed=candidates[-1]):
+        stage(f"backend settings, one instance alone: {setting['label']}")
+        if setting is not candidates[-1]:
+            timed_playbook("-e", "strategy=round_robin", "-e", json.dumps(setting["vars"]))
+        for _ in range(rounds):
+            sampler.sample(f"{setting['label']}: one instance alone /", [f"http://{APPS[0]}:5001/"], cookies)
     return sampler.report(rounds=rounds, settings=candidates, deploy_seconds=deploy_seconds)
+
+
+def shapes_for_one_instance(candidates: list[dict[str, Any]], last_deployed: dict[str, Any]) -> list[dict[str, Any]]:
+    """The deployed candidate first (no redeploy) and the shipped one, when their worker shapes differ."""
+    def shape(candidate: dict[str, Any]) -> tuple:
+        return tuple(sorted((k, v) for k, v in candidate["vars"].items() if k.startswith("flask_app_")))
+
+    shipped = candidates[0]
+    return [last_deployed, shipped] if shape(last_deployed) != shape(shipped) else [shipped]
 
 
 def growth(cookies: list[str], scales: list[int], rounds: int, seconds: int, connections: int) -> dict[str, Any]:
@@ -583,12 +600,33 @@ def backend_settings_reading(settings: dict[str, Any]) -> list[str]:
             "workers nginx reuses a connection as long as its keepalive cache holds one per request in "
             "flight in that nginx worker, and every connection opened beyond it costs nginx and the "
             "backend a TCP handshake and teardown.")
+    lines += worker_shape_reading(m, labels)
     lines.append(
         f"- The shipped settings ({labels[0].replace(' (shipped)', '')}) follow from those reasons rather "
         "than from the rate ranking: threaded workers so nginx can keep its upstream connections, two "
         "workers so one instance can use both cores where one worker is bound by Python's GIL, and an "
         "upstream keepalive cache larger than the concurrent requests one nginx worker carries here.")
     return lines
+
+
+def worker_shape_reading(m: dict[str, Any], labels: list[str]) -> list[str]:
+    """The shipped worker shape against another, with three instances on the cores and with one alone."""
+    alone = {label: m[f"{label}: one instance alone /"]["requests_per_second"]
+             for label in labels if f"{label}: one instance alone /" in m}
+    other = next((label for label in alone if label != labels[0]), None)
+    if labels[0] not in alone or other is None:
+        return []
+    shared = {label: m[f"{label}: direct /"]["requests_per_second"] for label in (labels[0], other)}
+    winner_shared = max(shared, key=shared.get)
+    winner_alone = max(alone, key=alone.get)
+    line = (f"- Worker shape: with three instances sharing the machine's cores, {labels[0]} served "
+            f"{shared[labels[0]]:.0f} req/s directly and {other} {shared[other]:.0f}; one instance with "
+            f"the cores to itself served {alone[labels[0]]:.0f} and {alone[other]:.0f}.")
+    if winner_shared != winner_alone:
+        line += (f" So {winner_alone.replace(' (shipped)', '')} suits an instance that has a host's "
+                 f"cores to itself, and {winner_shared.replace(' (shipped)', '')} hosts that run more "
+                 "instances than they have cores (set flask_app_workers and flask_app_threads for them).")
+    return [line]
 
 
 def reading(data: dict[str, Any]) -> list[str]:
