@@ -107,6 +107,7 @@ def test_report_shows_nginx_costs_where_they_were_measured(tmp_path) -> None:
     assert "| gthread 2x4 (shipped): round_robin / | 880 | 1.00 | 2.00 | 0 | 52.0 | 2.0 | 0.880 |" in text
     assert "| sync x2: direct / | 900 | 1.00 | 2.00 | 0 |  |  |  |" in text
     assert "gthread 2x4 (shipped) 2 new connections and 52 µs; sync x2 1000 new connections and 95 µs" in text
+    assert "Counted inside lb1" in text
 
 
 def test_nginx_cost_per_request_leaves_out_the_client_connections() -> None:

@@ -594,8 +594,10 @@ def backend_settings_reading(settings: dict[str, Any]) -> list[str]:
         connects = "; ".join(f"{label} {row['upstream_connects_per_1000']:.0f} new connections and "
                              f"{row['nginx_us_per_request']:.0f} µs" for label, row in through_lb.items())
         lines.append(
-            "- What the noise does not blur: per 1000 requests through nginx, how many new connections it "
-            f"opened to the backends, and its CPU time per request — {connects}. A sync worker closes "
+            "- Counted inside lb1: per 1000 requests through nginx, the new connections it opened to the "
+            f"backends, and nginx's CPU time per request — {connects}. The first count does not depend on "
+            "the machine's load (a reload empties nginx's keepalive cache, so a few connections are "
+            "always new); the CPU time does, less than the rates but by some 10 %. A sync worker closes "
             "every connection after one request, so upstream keepalive cannot help it; with threaded "
             "workers nginx reuses a connection as long as its keepalive cache holds one per request in "
             "flight in that nginx worker, and every connection opened beyond it costs nginx and the "
@@ -619,13 +621,16 @@ def worker_shape_reading(m: dict[str, Any], labels: list[str]) -> list[str]:
     shared = {label: m[f"{label}: direct /"]["requests_per_second"] for label in (labels[0], other)}
     winner_shared = max(shared, key=shared.get)
     winner_alone = max(alone, key=alone.get)
-    line = (f"- Worker shape: with three instances sharing the machine's cores, {labels[0]} served "
-            f"{shared[labels[0]]:.0f} req/s directly and {other} {shared[other]:.0f}; one instance with "
-            f"the cores to itself served {alone[labels[0]]:.0f} and {alone[other]:.0f}.")
+    def shape(label: str) -> str:  # "gthread 2x4, keepalive 64 (shipped)" -> "gthread 2x4"
+        return label.split(",")[0].replace(" (shipped)", "")
+
+    line = (f"- Worker shape: with three instances sharing the machine's cores, {shape(labels[0])} (shipped) "
+            f"served {shared[labels[0]]:.0f} req/s directly and {shape(other)} {shared[other]:.0f}; one "
+            f"instance with the cores to itself served {alone[labels[0]]:.0f} and {alone[other]:.0f}.")
     if winner_shared != winner_alone:
-        line += (f" So {winner_alone.replace(' (shipped)', '')} suits an instance that has a host's "
-                 f"cores to itself, and {winner_shared.replace(' (shipped)', '')} hosts that run more "
-                 "instances than they have cores (set flask_app_workers and flask_app_threads for them).")
+        line += (f" So {shape(winner_alone)} suits an instance that has a host's cores to itself, and "
+                 f"{shape(winner_shared)} hosts that run more instances than they have cores (set "
+                 "flask_app_workers and flask_app_threads for them).")
     return [line]
 
 
