@@ -123,8 +123,9 @@ def test_backend_candidates_start_with_the_roles_defaults() -> None:
     candidates = bench.backend_candidates()
     shipped = candidates[0]
     assert shipped["label"].endswith("(shipped)")
-    for name, path in bench.SETTING_DEFAULTS.items():
-        assert f"\n{name}: {shipped['vars'][name]}\n" in path.read_text()
+    for role, names in bench.SETTINGS_BY_ROLE.items():
+        for name in names:
+            assert f"\n{name}: {shipped['vars'][name]}\n" in bench.role_defaults(role).read_text()
     others = [c["vars"] for c in candidates[1:]]
     assert shipped["vars"] not in others and len(others) == len({str(c) for c in others})
 

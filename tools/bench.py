@@ -31,6 +31,8 @@ import time
 from pathlib import Path
 from typing import Any, NamedTuple
 
+import yaml  # PyYAML, installed with Ansible in the project's venv
+
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 TOOLS_DIR = PROJECT_DIR / "tools"
 LB = "stickylab-lab-lb1"
@@ -281,11 +283,9 @@ def request_path(cookies: list[str], rounds: int, seconds: int, connections: int
 
 # The settings the backend comparison varies. Their shipped values are read from the roles'
 # defaults (one source of truth); the lab runs them already, so they are measured first.
-SETTING_DEFAULTS = {
-    "flask_app_worker_class": PROJECT_DIR / "roles" / "flask_app" / "defaults" / "main.yml",
-    "flask_app_workers": PROJECT_DIR / "roles" / "flask_app" / "defaults" / "main.yml",
-    "flask_app_threads": PROJECT_DIR / "roles" / "flask_app" / "defaults" / "main.yml",
-    "nginx_lb_upstream_keepalive": PROJECT_DIR / "roles" / "nginx_lb" / "defaults" / "main.yml",
+SETTINGS_BY_ROLE = {
+    "flask_app": ["flask_app_worker_class", "flask_app_workers", "flask_app_threads"],
+    "nginx_lb": ["nginx_lb_upstream_keepalive"],
 }
 # The other candidates. A candidate that changes gunicorn is deployed with the whole site.yml
 # (instances restarted one at a time); one that only changes nginx, with the lb play alone.
@@ -301,11 +301,17 @@ OTHER_CANDIDATES: list[dict[str, Any]] = [
 ]
 
 
+def role_defaults(role: str) -> Path:
+    return PROJECT_DIR / "roles" / role / "defaults" / "main.yml"
+
+
 def shipped_settings() -> dict[str, Any]:
     """The compared settings as the roles ship them (defaults/main.yml)."""
-    import yaml  # PyYAML comes with Ansible in the project's venv
-
-    return {name: yaml.safe_load(path.read_text())[name] for name, path in SETTING_DEFAULTS.items()}
+    settings: dict[str, Any] = {}
+    for role, names in SETTINGS_BY_ROLE.items():
+        defaults = yaml.safe_load(role_defaults(role).read_text())
+        settings.update({name: defaults[name] for name in names})
+    return settings
 
 
 def setting_label(settings: dict[str, Any]) -> str:
