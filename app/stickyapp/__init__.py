@@ -7,49 +7,44 @@ test) can see whether the load balancer keeps a session on one server:
   instance must share one ``SECRET_KEY``; they survive a change of server.
 - ``local_visits`` lives only on the instance that served the request (SQLite in the
   instance's state directory); it is what a user loses when stickiness breaks.
+
+Besides the pages below, the package holds: ``settings`` (every environment variable the app
+reads), ``proxy`` (which X-Forwarded-* headers to believe), ``secure_session`` (Secure cookies over
+HTTPS), ``websocket`` (the ``/ws`` echo) and ``store`` (the server-local visit count).
 """
 
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import secrets
-import socket
 from collections.abc import Mapping
-from pathlib import Path
-from typing import Any
 
-from flask import Flask, Response, jsonify, redirect, render_template, request, session, url_for
+from flask import (
+    Flask,
+    Response,
+    jsonify,
+    redirect,
+    render_template,
+    request,
+    send_from_directory,
+    session,
+    url_for,
+)
+from flask.typing import ResponseReturnValue
 
+from stickyapp.proxy import TrustedProxyMiddleware
+from stickyapp.secure_session import SecureWhenHttpsSessionInterface
+from stickyapp.settings import ConfigurationError, settings_from
 from stickyapp.store import LocalVisitStore
+from stickyapp.websocket import register_websocket
 
 SESSION_ID_KEY = "session_id"
+# Browsers may keep the icon for a day: it changes, if ever, with a new version of the app.
+FAVICON_MAX_AGE_SECONDS = 24 * 60 * 60
 
-
-class ConfigurationError(RuntimeError):
-    """The environment does not hold what the app needs to start."""
-
-
-def _settings_from(environ: Mapping[str, str]) -> dict[str, Any]:
-    secret_key = environ.get("SECRET_KEY", "")
-    if not secret_key:
-        raise ConfigurationError(
-            "SECRET_KEY is not set: every instance behind the load balancer must share one "
-            "secret to read each other's session cookies. Set SECRET_KEY in the environment "
-            "(the flask_app role generates one and writes it to the instance's environment file)."
-        )
-    state_directory = environ.get("STATE_DIRECTORY") or environ.get("STICKYAPP_STATE_DIR")
-    if not state_directory:
-        raise ConfigurationError(
-            "STATE_DIRECTORY is not set: the server-local visit store needs a writable "
-            "directory (systemd's StateDirectory= sets it; STICKYAPP_STATE_DIR works by hand)."
-        )
-    # systemd may pass several colon-separated directories; the first one is ours.
-    return {
-        "SECRET_KEY": secret_key,
-        "SERVER_ID": environ.get("SERVER_ID") or socket.gethostname(),
-        "STATE_DIRECTORY": state_directory.split(":")[0],
-    }
+__all__ = ["ConfigurationError", "create_app", "server_colour"]
 
 
 def server_colour(server_id: str) -> str:
@@ -64,17 +59,25 @@ def _wants_html() -> bool:
 
 
 def create_app(environ: Mapping[str, str] | None = None) -> Flask:
-    settings = _settings_from(os.environ if environ is None else environ)
+    """Build one instance from its environment (os.environ unless a mapping is given)."""
+    settings = settings_from(os.environ if environ is None else environ)
     app = Flask(__name__)
     app.config.update(
-        SECRET_KEY=settings["SECRET_KEY"],
+        SECRET_KEY=settings.secret_key,
+        SECRET_KEY_FALLBACKS=settings.secret_key_fallbacks,
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
     )
+    app.session_interface = SecureWhenHttpsSessionInterface()
+    app.wsgi_app = TrustedProxyMiddleware(  # type: ignore[method-assign]
+        app.wsgi_app, settings.trusted_proxies
+    )
+    # Flask logs warnings only unless debugging; the per-connection WebSocket line is INFO.
+    app.logger.setLevel(logging.INFO)
     # Keep the seed's field order (server_id, visit_count, servers_seen) in the JSON answer.
     app.json.sort_keys = False  # type: ignore[attr-defined]
-    server_id: str = settings["SERVER_ID"]
-    store = LocalVisitStore(Path(settings["STATE_DIRECTORY"]) / "local-visits.sqlite3")
+    server_id = settings.server_id
+    store = LocalVisitStore(settings.state_directory / "local-visits.sqlite3")
 
     # POST counts a visit like GET: it is the app's request with a side effect, which lets a
     # test prove the load balancer never delivers one POST twice.
@@ -103,10 +106,22 @@ def create_app(environ: Mapping[str, str] | None = None) -> Flask:
         return jsonify({"status": "ok", "server_id": server_id})
 
     @app.route("/reset", methods=["GET", "POST"])
-    def reset() -> Response:
+    def reset() -> ResponseReturnValue:
         session.clear()
         if request.method == "POST" and _wants_html():
             return redirect(url_for("index"), code=303)
         return jsonify({"status": "reset", "server_id": server_id})
 
+    @app.get("/favicon.ico")
+    def favicon() -> Response:
+        # Browsers ask for /favicon.ico on every site; answering keeps 404s out of the logs.
+        # It is an SVG (the page's <link rel="icon"> says so); like /health it sets no cookie.
+        return send_from_directory(
+            app.static_folder or "static",
+            "favicon.svg",
+            mimetype="image/svg+xml",
+            max_age=FAVICON_MAX_AGE_SECONDS,
+        )
+
+    register_websocket(app, server_id)
     return app

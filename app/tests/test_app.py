@@ -153,3 +153,30 @@ def test_junk_session_cookie_is_a_new_session(tmp_path: Path) -> None:
     response = client.get("/")
     assert response.status_code == 200
     assert response.get_json()["visit_count"] == 1
+
+
+def test_favicon_is_an_icon_browsers_may_cache(tmp_path: Path) -> None:
+    response = make_client(tmp_path).get("/favicon.ico")
+    assert response.status_code == 200
+    assert response.mimetype == "image/svg+xml"
+    assert response.get_data(as_text=True).lstrip().startswith("<svg")
+    assert response.cache_control.max_age is not None and response.cache_control.max_age > 0
+    # Like /health: a resource fetched by the browser on its own must not start a session.
+    assert "Set-Cookie" not in response.headers
+
+
+def test_page_points_browsers_at_the_icon(tmp_path: Path) -> None:
+    client = make_client(tmp_path)
+    html = client.get("/", headers={"Accept": "text/html"}).get_data(as_text=True)
+    icon = re.search(r'<link rel="icon" href="([^"]+)" type="([^"]+)">', html)
+    assert icon is not None
+    answer = client.get(icon.group(1))
+    assert answer.status_code == 200
+    assert answer.mimetype == icon.group(2)
+
+
+def test_plain_http_request_to_websocket_endpoint_is_a_client_error(tmp_path: Path) -> None:
+    # Without an Upgrade handshake /ws is a bad request (400), not a server error.
+    response = make_client(tmp_path).get("/ws")
+    assert response.status_code == 400
+    assert "Set-Cookie" not in response.headers
