@@ -69,3 +69,12 @@ def test_a_dead_server_is_counted_as_no_answer(capsys: pytest.CaptureFixture[str
 def test_rejects_other_url_schemes() -> None:
     with pytest.raises(SystemExit, match="only http:// and https://"):
         probe.make_target("ftp://127.0.0.1/")
+
+
+def test_keep_alive_clients_report_retries_and_latency(app_url: str, capsys: pytest.CaptureFixture[str]) -> None:
+    report = run_probe(capsys, app_url, "--clients", "2", "--requests", "3", "--keep-alive",
+                       "--retry-connection")
+    assert report["clients_with_counts_1_to_n"] == 2
+    assert (report["keepalive_retries"], report["connection_retries"]) == (0, 0)
+    assert report["latency"]["requests"] == 6
+    assert [c["re_pins"] for c in report["per_client"]] == [0, 0]

@@ -1,10 +1,11 @@
 #!/usr/bin/env python3
 """How sticky is a load balancer? Simulated clients, a verdict and a chart in the terminal.
 
-Sends N clients x M requests (tools/sticky_probe.py does the sending: a cookie jar per client,
-and with --ip-sources a distinct source address per client) and prints the share of sessions
-that stayed on one server, how new sessions spread over the servers as a bar chart, the
-sessions that moved (failovers), and errors. --json prints the probe's full report instead.
+Sends N clients x M requests (tools/sticky_probe.py does the sending with the client library
+tools/sticky_clients.py: a cookie jar per client, and with --ip-sources a distinct source
+address per client) and prints the share of sessions that stayed on one server, how new
+sessions spread over the servers as a bar chart, the sessions that moved (failovers), and
+errors. --json prints the probe's full report instead.
 
     python3 tools/sticky_report.py http://127.0.0.1:8080/
     python3 tools/sticky_report.py --container stickylab-lab-lb1 --ip-sources   # `make report`
@@ -33,6 +34,8 @@ TOOLS_DIR = Path(__file__).resolve().parent
 sys.path.insert(0, str(TOOLS_DIR))
 import sticky_probe  # noqa: E402  (a sibling file, not an installed package)
 
+# The probe and the library it imports, copied side by side into the container.
+PROBE_FILES = ("sticky_clients.py", "sticky_probe.py")
 PROBE_IN_CONTAINER = "/root/sticky_probe.py"
 
 
@@ -45,8 +48,9 @@ def probe_here(url: str, probe_args: list[str]) -> dict[str, Any]:
 
 
 def probe_in_container(container: str, probe_args: list[str]) -> dict[str, Any]:
-    subprocess.run(["docker", "cp", str(TOOLS_DIR / "sticky_probe.py"),
-                    f"{container}:{PROBE_IN_CONTAINER}"], check=True, stdout=subprocess.DEVNULL)
+    for name in PROBE_FILES:
+        subprocess.run(["docker", "cp", str(TOOLS_DIR / name), f"{container}:/root/{name}"],
+                       check=True, stdout=subprocess.DEVNULL)
     done = subprocess.run(["docker", "exec", container, "python3", PROBE_IN_CONTAINER,
                            "http://127.0.0.1/", *probe_args],
                           check=True, capture_output=True, text=True)
