@@ -15,22 +15,24 @@ export PY_COLORS := 0
 STRATEGY ?= cookie
 LAB_PORT ?= 8080
 SCALE ?= 3
-# Molecule scenarios running at once (make molecule). Three at once on two cores was slower
-# than two (load average 10; the resilience drills took three times as long).
+LBS ?= 1
+# Debian release of the lab's hosts (tools/lab-host.yml lists the supported ones; newest first).
+RELEASE ?=
+# Molecule scenarios running at once (make molecule); two cores run two best.
 MOLECULE_JOBS ?= 2
 
 .PHONY: help deps venv engine image lint unit molecule test lab lab-down demo report clean \
 	vagrant-deps vagrant-lab vagrant-test vagrant-down screenshot bench
 
 help:
-	@echo "make lab [STRATEGY=cookie|ip_hash|consistent_hash|round_robin|least_conn] [LAB_PORT=8080] [SCALE=1..9]"
-	@echo "make report | make bench | make lab-down | make test | make lint | make unit | make molecule"
+	@echo "make lab [STRATEGY=cookie|ip_hash|consistent_hash|round_robin|least_conn] [SCALE=1..9] [LBS=1|2] [RELEASE=trixie|bookworm] [LAB_PORT=8080]"
+	@echo "make report | make logs | make bench | make lab-down | make test | make lint | make unit | make molecule"
 	@echo "make vagrant-lab [STRATEGY=...] | make vagrant-down | make vagrant-test   (Vagrant, docker provider)"
 
 deps:
 	@python3 tools/labctl.py deps
 
-$(VENV)/.installed: requirements-dev.txt app/requirements.txt
+$(VENV)/.installed: requirements-dev.txt app/pyproject.toml
 	python3 -m venv $(VENV)
 	$(PYTHON) -m pip install --quiet --upgrade pip
 	$(PYTHON) -m pip install --quiet -r requirements-dev.txt
@@ -42,36 +44,44 @@ engine: deps
 	@$(PYTHON) tools/labctl.py engine
 
 image: deps venv engine
-	@$(PYTHON) tools/labctl.py image
+	@$(PYTHON) tools/labctl.py image --release all
 
 lint: venv
 	yamllint --strict .
 	ansible-lint
 
-unit: venv
+unit: deps venv
 	pytest
 
-# Every scenario, MOLECULE_JOBS at a time (tools/run_scenarios.py); each one's timestamped log goes to
-# .molecule-logs/, and a failed one's log is printed whole. SCENARIOS="default ip_hash" for some.
+# Every scenario (and release) of tools/run_scenarios.py, MOLECULE_JOBS at a time; each one's
+# timestamped log goes to .molecule-logs/, a failed one's log is printed whole, and a table of
+# times ends it. SCENARIOS="default multihost@bookworm" runs some.
 molecule: image
 	$(PYTHON) tools/run_scenarios.py --jobs $(MOLECULE_JOBS) $(SCENARIOS)
 
 test: deps venv lint unit molecule vagrant-test
 
-lab: deps venv image
-	@$(PYTHON) tools/labctl.py up --strategy $(STRATEGY) --port $(LAB_PORT) --scale $(SCALE)
+lab: deps venv engine
+	@$(PYTHON) tools/labctl.py up --strategy $(STRATEGY) --port $(LAB_PORT) --scale $(SCALE) --lbs $(LBS) \
+		$(if $(RELEASE),--release $(RELEASE))
 	@$(PYTHON) tools/labctl.py demo --port $(LAB_PORT)
 
 demo: venv
 	@$(PYTHON) tools/labctl.py demo --port $(LAB_PORT)
 
-# Simulated clients from distinct addresses inside lb1, so ip_hash sees distinct clients too.
+# Simulated clients inside lb1 (each from its own 127.0.N.1, so ip_hash sees distinct clients);
+# with LBS=2 through the virtual address instead.
 report: venv
-	@$(PYTHON) tools/sticky_report.py --container stickylab-lab-lb1 --ip-sources $(REPORT_ARGS)
+	@$(PYTHON) tools/sticky_report.py --container stickylab-lab-lb1 \
+		$(if $(filter 2,$(LBS)),--url http://$$($(PYTHON) tools/labctl.py virtual-address)/,--ip-sources) $(REPORT_ARGS)
 
-# Benchmarks on the container lab (brought up if needed): docs/benchmarks.md and .json, ~15 min;
+# The lab lb1's access log, summarised: requests per sticky decision and per backend.
+logs: venv
+	@$(PYTHON) tools/sticky_log.py --container stickylab-lab-lb1 $(LOG_ARGS)
+
+# Benchmarks on the container lab (brought up if needed): docs/benchmarks.md and .json;
 # leaves the default lab (3 app hosts, cookie) up.
-bench: deps venv image
+bench: deps venv engine
 	@$(PYTHON) tools/labctl.py up --strategy cookie --port $(LAB_PORT)
 	$(PYTHON) tools/bench.py $(BENCH_ARGS)
 
@@ -82,7 +92,7 @@ lab-down: venv
 	@$(PYTHON) tools/labctl.py down
 
 clean: lab-down
-	rm -rf $(VENV) .pytest_cache
+	rm -rf $(VENV) .pytest_cache app/dist
 
 # --- The Vagrant lab on Vagrant's docker provider (no hypervisor here) ----------------------
 # Machines start in parallel, so nothing is provisioned until all four exist; then one

@@ -1,7 +1,9 @@
-"""Bad input stops site.yml in its preflight play, before any host is touched.
+"""Bad input stops site.yml in its preflight plays, before any host is touched.
 
-The inventories here use local connections to hosts that do not exist: if anything got past
-the preflight play it would fail differently (and the play recap would show the later plays).
+The inventories here name made-up hosts reached with a local connection (the preflight plays
+gather the Debian release, which is this machine's). `--tags preflight` runs the preflight plays
+only (they are tagged `always`), so nothing past them could touch this machine even if a check
+let bad input through; the assertions also check that no later play started.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ ANSIBLE_PLAYBOOK = Path(sys.executable).parent / "ansible-playbook"
 
 GOOD_INVENTORY = """
 all:
-  vars: {ansible_connection: local, ansible_python_interpreter: /nonexistent/python}
+  vars: {ansible_connection: local}
   children:
     lb: {hosts: {lb1: {}}}
     app:
@@ -35,7 +37,8 @@ def run_site(tmp_path: Path, inventory: str, *extra: str) -> subprocess.Complete
     (inventory_dir / "hosts.yml").write_text(inventory)
     environment = {**os.environ, "ANSIBLE_NOCOLOR": "1", "ANSIBLE_CONFIG": str(PROJECT_DIR / "ansible.cfg")}
     return subprocess.run(
-        [str(ANSIBLE_PLAYBOOK), "-i", str(inventory_dir), str(PROJECT_DIR / "site.yml"), *extra],
+        [str(ANSIBLE_PLAYBOOK), "-i", str(inventory_dir), str(PROJECT_DIR / "site.yml"), "--tags", "preflight",
+         "-e", f"ansible_python_interpreter={sys.executable}", *extra],
         cwd=PROJECT_DIR, env=environment, capture_output=True, text=True, timeout=120, check=False,
     )
 
@@ -45,6 +48,7 @@ def assert_stopped_in_preflight(result: subprocess.CompletedProcess, message: st
     assert result.returncode != 0, output
     assert message in output, output
     assert "PLAY [Deploy" not in output, "a play after preflight started"
+    assert "PLAY [Check the app settings" not in output or "PLAY [Check the load balancer" in output
     assert "changed=1" not in output and "changed=2" not in output
 
 
@@ -52,7 +56,21 @@ def assert_stopped_in_preflight(result: subprocess.CompletedProcess, message: st
 def test_unknown_strategy_lists_the_valid_ones(tmp_path: Path, strategy: str) -> None:
     result = run_site(tmp_path, GOOD_INVENTORY, "-e", f"strategy={strategy}")
     assert_stopped_in_preflight(
-        result, f"Unknown strategy '{strategy}'. Valid strategies: cookie, ip_hash, consistent_hash, round_robin, least_conn")
+        result, "value of nginx_lb_strategy must be one of: cookie, ip_hash, consistent_hash, round_robin, "
+                f"least_conn, got: {strategy}")
+
+
+def test_inventory_strategy_and_front_door_disagree(tmp_path: Path) -> None:
+    inventory = GOOD_INVENTORY.replace("lb: {hosts: {lb1: {}}}", "lb: {hosts: {lb1: {nginx_lb_strategy: cookie}}}")
+    result = run_site(tmp_path, inventory, "-e", "strategy=ip_hash")
+    assert_stopped_in_preflight(result, "run with -e nginx_lb_strategy=ip_hash instead")
+
+
+def test_unsupported_debian_release(tmp_path: Path) -> None:
+    # This machine runs Debian 12; pretend the roles support Debian 13 only.
+    result = run_site(tmp_path, GOOD_INVENTORY, "-e", '{"nginx_lb_debian_releases": ["trixie"], '
+                                                      '"flask_app_debian_releases": ["trixie"]}')
+    assert_stopped_in_preflight(result, "must run Debian trixie (it runs Debian bookworm)")
 
 
 def test_empty_app_group(tmp_path: Path) -> None:
@@ -84,12 +102,12 @@ def test_drain_list_naming_an_unknown_backend(tmp_path: Path) -> None:
 
 def test_draining_every_backend_is_refused(tmp_path: Path) -> None:
     result = run_site(tmp_path, GOOD_INVENTORY, "-e", '{"nginx_lb_drain": ["app1-5001"], "nginx_lb_down": ["app2-5001"]}')
-    assert_stopped_in_preflight(result, "At least one backend must stay neither drained nor down")
+    assert_stopped_in_preflight(result, "and leave at least one backend neither drained nor down")
 
 
 def test_trusted_proxy_must_be_an_address(tmp_path: Path) -> None:
     result = run_site(tmp_path, GOOD_INVENTORY, "-e", '{"nginx_lb_trusted_proxies": ["proxy.example.org"]}')
-    assert_stopped_in_preflight(result, "'proxy.example.org' is not an IP address or CIDR")
+    assert_stopped_in_preflight(result, "nginx_lb_trusted_proxies IP addresses or CIDRs (not: proxy.example.org)")
 
 
 @pytest.mark.parametrize("tls_settings", [
@@ -115,7 +133,7 @@ def test_invalid_role_variable_is_named(tmp_path: Path) -> None:
 def test_secrets_are_generated_outside_git_with_tight_modes(tmp_path: Path) -> None:
     # A good inventory passes preflight (then fails on the non-existent hosts); by then both
     # secrets exist next to the inventory, readable by their owner only, and were never printed.
-    result = run_site(tmp_path, GOOD_INVENTORY, "--tags", "never-matches")
+    result = run_site(tmp_path, GOOD_INVENTORY)
     secrets = tmp_path / "inventory" / ".secrets"
     output = result.stdout + result.stderr
     for name in ("flask_secret_key", "cookie_secret"):

@@ -2,23 +2,25 @@
 """Prepare this machine for the project's systemd-container hosts and run the container lab.
 
 Subcommands:
+  deps       install the Debian packages the lab and the tests need, if missing
   engine     start the local Docker engine if it is not answering (idempotent)
-  image      build the systemd base image with mmdebstrap unless it already exists
+  image      build the systemd base image of a release with mmdebstrap unless it exists
   vagrant-image  the base image plus sshd and a `vagrant` user, for Vagrant's docker provider
-  up         start the lab hosts (lb1, app1..app3, or app1..appN with --scale N) and run
-             site.yml against them
+  up         start the lab hosts (lb1 [+ lb2], app1..appN) and run site.yml against them
   down       remove every container and network the lab created, nothing else
   demo       print the seed's five-request demo against the lab's published port
   screenshot the lab's page in headless Chromium, for the README (docs/lab-page.png)
 
-No registry is reachable from the machines this project is developed on, so the base image is
-bootstrapped from Debian's apt mirror and imported, never pulled.
+A lab host is defined once, in tools/lab-host.yml (image recipe and container settings); this
+tool, the Vagrantfile and Molecule's create playbook all read it. No registry is reachable from
+the machines this project is developed on, so base images are bootstrapped from Debian's apt
+mirror and imported, never pulled.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
+import ipaddress
 import os
 import shutil
 import subprocess
@@ -26,30 +28,23 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
-BASE_IMAGE = os.environ.get("STICKY_BASE_IMAGE", "stickylab/debian-systemd:bookworm-1")
-# The packages every test or lab host starts with: what a minimal Debian server has, plus
-# systemd as PID 1 and python3 for Ansible. Everything else is the roles' job.
-BASE_PACKAGES = "systemd,systemd-sysv,python3,sudo,iproute2,ca-certificates,procps"
+LAB_HOST_FILE = PROJECT_DIR / "tools" / "lab-host.yml"
 
 LAB_NETWORK = "stickylab-lab"
 LAB_PREFIX = "stickylab-lab-"
 LAB_LABEL = "io.stickylab.lab=1"
-LAB_LB_HOSTS = ("lb1",)
 LAB_DEFAULT_SCALE = 3  # app hosts, as the seed's three servers
 LAB_MAX_SCALE = 9
+# The lab network's subnet: fixed, so the lb pair's virtual address is known in advance.
+LAB_SUBNET = ipaddress.ip_network(os.environ.get("LAB_SUBNET", "172.31.250.0/24"))
 LAB_INVENTORY = PROJECT_DIR / "inventories" / "lab"
-# app1 is in inventories/lab/hosts.yml; app2..appN are written by `up --scale N` (git-ignored),
-# so that a plain `ansible-playbook -i inventories/lab site.yml` sees the same lab as
-# `make lab SCALE=N`.
-LAB_SCALE_INVENTORY = LAB_INVENTORY / "scale-out.yml"
-
-# `--privileged` fails on these machines (CAP_SYS_RESOURCE is not in the bounding set); this is
-# the smallest set of options that boots systemd as PID 1 to `running`. One list for this lab
-# and the Vagrantfile's docker provider (Molecule's platforms spell the same options in YAML).
-SYSTEMD_CONTAINER_OPTIONS: list[str] = json.loads(
-    (PROJECT_DIR / "tools" / "systemd-container-args.json").read_text())
+# lb1 and app1 are in inventories/lab/hosts.yml; app2..appN, lb2 and the virtual address are
+# written by `up` (git-ignored), so that a plain `ansible-playbook -i inventories/lab site.yml`
+# sees the same lab as `make lab SCALE=N LBS=M`.
+LAB_GENERATED_INVENTORY = LAB_INVENTORY / "generated.yml"
 
 
 def stage(message: str) -> None:
@@ -64,6 +59,68 @@ def fail(message: str) -> None:
 def run(command: list[str], check: bool = True, quiet: bool = False) -> subprocess.CompletedProcess:
     output = subprocess.DEVNULL if quiet else None
     return subprocess.run(command, check=check, stdout=output, stderr=output)
+
+
+# --- the lab host definition ------------------------------------------------------------------
+
+def lab_host() -> dict[str, Any]:
+    import yaml  # PyYAML comes with Ansible in the venv; `deps` runs before the venv exists
+
+    return yaml.safe_load(LAB_HOST_FILE.read_text())
+
+
+def release_of(definition: dict[str, Any], release: str | None = None) -> str:
+    chosen = release or os.environ.get("STICKY_RELEASE") or definition["releases"][0]
+    if chosen not in definition["releases"]:
+        fail(f"release {chosen!r} is not supported; choose one of {', '.join(definition['releases'])}")
+    return chosen
+
+
+def image_name(definition: dict[str, Any], release: str) -> str:
+    return f"{definition['image']}:{release}-{definition['image_revision']}"
+
+
+def container_options(definition: dict[str, Any]) -> list[str]:
+    """`docker run` options that boot systemd as PID 1, from the definition."""
+    options: list[str] = []
+    for capability in definition["capabilities"]:
+        options += ["--cap-add", capability]
+    for security_option in definition["security_opts"]:
+        options += ["--security-opt", security_option]
+    options.append(f"--cgroupns={definition['cgroupns_mode']}")
+    for volume in definition["volumes"]:
+        options += ["-v", volume]
+    for mount in definition["tmpfs"]:
+        options += ["--tmpfs", mount]
+    for name, value in definition["env"].items():
+        options += ["-e", f"{name}={value}"]
+    return options
+
+
+# --- machine preparation ----------------------------------------------------------------------
+
+REQUIRED_COMMANDS = {"dockerd": "docker.io", "mmdebstrap": "mmdebstrap", "curl": "curl", "jq": "jq",
+                     "nginx": "nginx"}
+
+
+def ensure_packages(required: dict[str, str] = REQUIRED_COMMANDS) -> None:
+    """Install the Debian packages the tests and the lab need, if any is missing.
+
+    nginx is only used by the unit tests (`nginx -t` on rendered configurations), never as a
+    server on this machine.
+    """
+    missing = sorted({package for command, package in required.items()
+                      if shutil.which(command) is None and not Path(f"/usr/sbin/{command}").exists()})
+    if not missing:
+        return
+    stage(f"installing Debian packages: {' '.join(missing)}")
+    environment = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    subprocess.run(["apt-get", "update", "-qq"], check=True, env=environment)
+    subprocess.run(["apt-get", "install", "-y", "-qq", "--no-install-recommends", *missing],
+                   check=True, env=environment)
+    if "nginx" in missing:
+        # Debian's maintainer scripts start it on a machine without systemd despite policy-rc.d.
+        subprocess.run(["/usr/sbin/nginx", "-s", "quit"], check=False, capture_output=True)
 
 
 def docker_answers() -> bool:
@@ -91,67 +148,62 @@ def image_exists(name: str) -> bool:
     return run(["docker", "image", "inspect", name], check=False, quiet=True).returncode == 0
 
 
-def ensure_image(name: str = BASE_IMAGE) -> None:
+def ensure_image(release: str | None = None) -> str:
+    definition = lab_host()
+    release = release_of(definition, release)
+    name = image_name(definition, release)
     ensure_engine()
     if image_exists(name):
-        return
+        return name
     if shutil.which("mmdebstrap") is None:
         fail("mmdebstrap is not installed: run `apt-get install -y mmdebstrap` (make deps does it)")
-    stage(f"building base image {name} with mmdebstrap (about 20 s)")
+    stage(f"building base image {name} with mmdebstrap (about a minute)")
     with tempfile.TemporaryDirectory() as workdir:
         rootfs = Path(workdir) / "rootfs.tar"
-        run(["mmdebstrap", "--quiet", "--variant=apt", f"--include={BASE_PACKAGES}",
-             "bookworm", str(rootfs)])
-        run(["docker", "import", "--change", 'CMD ["/lib/systemd/systemd"]',
-             str(rootfs), name], quiet=True)
+        run(["mmdebstrap", "--quiet", "--variant=apt", f"--include={','.join(definition['packages'])}",
+             "--skip=cleanup/apt/lists", release, str(rootfs)])
+        run(["docker", "import", "--change", f'CMD ["{definition["command"]}"]', str(rootfs), name],
+            quiet=True)
+    return name
 
 
-VAGRANT_IMAGE = os.environ.get("STICKY_VAGRANT_IMAGE", "stickylab/debian-systemd-ssh:bookworm-1")
 # Docker's legacy builder (no buildx here): no COPY --chmod.
 # Vagrant logs in with its well-known insecure key first (and replaces it on VMs); the docker
 # provider needs it in the image. Debian's vagrant package ships the public half.
-VAGRANT_INSECURE_KEY = Path("/usr/share/rubygems-integration/all/gems/vagrant-2.3.4/keys/vagrant.pub")
-VAGRANT_DOCKERFILE = f"""FROM {BASE_IMAGE}
+VAGRANT_DOCKERFILE = """FROM {base}
 RUN apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends openssh-server \\
- && rm -rf /var/lib/apt/lists/* \\
  && useradd --create-home --shell /bin/bash vagrant \\
  && echo 'vagrant ALL=(ALL) NOPASSWD:ALL' > /etc/sudoers.d/vagrant && chmod 0440 /etc/sudoers.d/vagrant \\
  && install -d -m 0700 -o vagrant -g vagrant /home/vagrant/.ssh
 COPY --chown=vagrant:vagrant vagrant.pub /home/vagrant/.ssh/authorized_keys
 RUN chmod 0600 /home/vagrant/.ssh/authorized_keys
-CMD ["/lib/systemd/systemd"]
+CMD ["{command}"]
 """
 
 
-def ensure_vagrant_image() -> None:
-    ensure_image()
-    if image_exists(VAGRANT_IMAGE):
+def vagrant_image_name(definition: dict[str, Any], release: str) -> str:
+    return f"{definition['image']}-ssh:{release}-{definition['image_revision']}"
+
+
+def ensure_vagrant_image(release: str | None = None) -> None:
+    definition = lab_host()
+    release = release_of(definition, release)
+    base = ensure_image(release)
+    name = vagrant_image_name(definition, release)
+    if image_exists(name):
         return
-    key = next(Path("/usr/share/rubygems-integration/all/gems").glob("vagrant-*/keys/vagrant.pub"),
-               VAGRANT_INSECURE_KEY)
-    if not key.exists():
+    key = next(Path("/usr/share/rubygems-integration/all/gems").glob("vagrant-*/keys/vagrant.pub"), None)
+    if key is None:
         fail("Vagrant's insecure public key was not found: install vagrant (`apt-get install -y vagrant`)")
-    stage(f"building {VAGRANT_IMAGE} (base image + openssh-server + user vagrant)")
+    stage(f"building {name} (base image + openssh-server + user vagrant)")
     with tempfile.TemporaryDirectory() as context:
-        (Path(context) / "Dockerfile").write_text(VAGRANT_DOCKERFILE)
+        (Path(context) / "Dockerfile").write_text(
+            VAGRANT_DOCKERFILE.format(base=base, command=definition["command"]))
         shutil.copy(key, Path(context) / "vagrant.pub")
-        run(["docker", "build", "--quiet", "--tag", VAGRANT_IMAGE, context], quiet=True)
+        run(["docker", "build", "--quiet", "--tag", name, context], quiet=True)
 
 
-REQUIRED_COMMANDS = {"dockerd": "docker.io", "mmdebstrap": "mmdebstrap", "curl": "curl", "jq": "jq"}
-
-
-def ensure_packages(required: dict[str, str] = REQUIRED_COMMANDS) -> None:
-    """Install the Debian packages the tests and the lab need, if any is missing."""
-    missing = sorted({package for command, package in required.items()
-                      if shutil.which(command) is None})
-    if not missing:
-        return
-    stage(f"installing Debian packages: {' '.join(missing)}")
-    environment = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    subprocess.run(["apt-get", "update", "-qq"], check=True, env=environment)
-    subprocess.run(["apt-get", "install", "-y", "-qq", *missing], check=True, env=environment)
-
+# --- the container lab ------------------------------------------------------------------------
 
 def container_name(host: str) -> str:
     return f"{LAB_PREFIX}{host}"
@@ -163,28 +215,45 @@ def container_state(name: str) -> str | None:
     return result.stdout.strip() if result.returncode == 0 else None
 
 
+def container_image(name: str) -> str | None:
+    result = subprocess.run(["docker", "inspect", "--format", "{{.Config.Image}}", name],
+                            capture_output=True, text=True, check=False)
+    return result.stdout.strip() if result.returncode == 0 else None
+
+
 def published_port(name: str) -> str | None:
     result = subprocess.run(["docker", "port", name, "80/tcp"], capture_output=True, text=True,
                             check=False)
     return result.stdout.strip().rsplit(":", 1)[-1] if result.returncode == 0 and result.stdout else None
 
 
-def start_lab_host(host: str, port: int) -> None:
+def lab_address(host: str) -> str:
+    """Fixed addresses on the lab network: lbN at .10+N, appN at .20+N."""
+    kind, number = host.rstrip("0123456789"), int(host.lstrip("abcdefghijklmnopqrstuvwxyz"))
+    return str(LAB_SUBNET.network_address + (10 if kind == "lb" else 20) + number)
+
+
+def virtual_address() -> str:
+    return str(LAB_SUBNET.network_address + 100)
+
+
+def start_lab_host(host: str, port: int, image: str, options: list[str]) -> None:
     name = container_name(host)
     state = container_state(name)
-    if host.startswith("lb") and state is not None and published_port(name) != str(port):
-        stage(f"re-creating {name} to publish port {port}")
-        run(["docker", "rm", "-f", name], quiet=True)
+    publishes = host == "lb1"
+    if state is not None and (container_image(name) != image
+                              or (publishes and published_port(name) != str(port))):
+        stage(f"re-creating {name} ({image}, port {port})")
+        run(["docker", "rm", "-f", "-v", name], quiet=True)
         state = None
     if state == "running":
         return
     if state is not None:
         run(["docker", "start", name], quiet=True)
         return
-    publish = ["-p", f"127.0.0.1:{port}:80"] if host.startswith("lb") else []
+    publish = ["-p", f"127.0.0.1:{port}:80"] if publishes else []
     run(["docker", "run", "-d", "--name", name, "--hostname", host, "--network", LAB_NETWORK,
-         "--label", LAB_LABEL, *publish, *SYSTEMD_CONTAINER_OPTIONS, BASE_IMAGE,
-         "/lib/systemd/systemd"], quiet=True)
+         "--ip", lab_address(host), "--label", LAB_LABEL, *publish, *options, image], quiet=True)
 
 
 def wait_for_systemd(host: str, seconds: float = 90) -> None:
@@ -203,63 +272,86 @@ def wait_for_systemd(host: str, seconds: float = 90) -> None:
          f"see `docker logs {container_name(host)}`")
 
 
-def app_host(number: int) -> str:
-    return f"app{number}"
+def write_generated_inventory(scale: int, lbs: int) -> None:
+    """Describe lb2, app2..appN and the virtual address the way hosts.yml describes lb1 and app1.
+
+    With two lbs, lb1 is listed again here for its address on the lab network.
+    """
+    lines = ["---", "# Written by `make lab SCALE=N LBS=M` (tools/labctl.py); removed by `make lab-down`.",
+             "all:", "  children:"]
+    if lbs > 1:
+        lines += ["    lb:", "      vars:",
+                  f"        keepalived_virtual_address: {virtual_address()}",
+                  "      hosts:"]
+        lines += [f"        lb{n}: {{ansible_host: {container_name(f'lb{n}')}, "
+                  f"keepalived_unicast_address: {lab_address(f'lb{n}')}}}" for n in range(1, lbs + 1)]
+    if scale > 1:
+        lines += ["    app:", "      hosts:"]
+        lines += [f"        app{n}: {{ansible_host: {container_name(f'app{n}')}, "
+                  f"backends_instances: [{{port: 5001, name: server-{n}}}]}}" for n in range(2, scale + 1)]
+    LAB_GENERATED_INVENTORY.write_text("\n".join(lines) + "\n")
 
 
-def write_scale_inventory(scale: int) -> None:
-    """Describe app hosts 2..scale the way hosts.yml describes app1."""
-    extra = range(2, scale + 1)
-    if not extra:
-        LAB_SCALE_INVENTORY.unlink(missing_ok=True)
-        return
-    lines = ["---", "# Written by `make lab SCALE=N` (tools/labctl.py); removed by `make lab-down`.",
-             "all:", "  children:", "    app:", "      hosts:"]
-    lines += [f"        {app_host(n)}: {{ansible_host: {container_name(app_host(n))}, "
-              f"backends_instances: [{{port: 5001, name: server-{n}}}]}}" for n in extra]
-    LAB_SCALE_INVENTORY.write_text("\n".join(lines) + "\n")
+def lab_containers() -> list[str]:
+    return subprocess.run(["docker", "ps", "-a", "--format", "{{.Names}}", "--filter", f"label={LAB_LABEL}"],
+                          capture_output=True, text=True, check=True).stdout.split()
 
 
-def remove_surplus_app_hosts(scale: int) -> None:
-    """Scaling in: app hosts above the new scale leave the lab (the inventory no longer has them)."""
-    names = subprocess.run(["docker", "ps", "-a", "--format", "{{.Names}}", "--filter", f"label={LAB_LABEL}"],
-                           capture_output=True, text=True, check=True).stdout.split()
-    surplus = [name for name in names if name.startswith(container_name("app"))
-               and name.removeprefix(container_name("app")).isdigit()
-               and int(name.removeprefix(container_name("app"))) > scale]
+def remove_surplus_hosts(wanted: list[str]) -> None:
+    """Scaling in: lab hosts the new size does not have leave the lab."""
+    surplus = [name for name in lab_containers() if name not in map(container_name, wanted)]
     if surplus:
-        stage(f"removing app hosts beyond SCALE={scale}: {', '.join(surplus)}")
+        stage(f"removing lab hosts beyond this size: {', '.join(surplus)}")
         run(["docker", "rm", "-f", "-v", *surplus], quiet=True)
 
 
-def lab_up(strategy: str, port: int, scale: int = LAB_DEFAULT_SCALE) -> None:
+def ensure_lab_network() -> None:
+    inspect = subprocess.run(["docker", "network", "inspect", "--format", "{{range .IPAM.Config}}{{.Subnet}}{{end}}",
+                              LAB_NETWORK], capture_output=True, text=True, check=False)
+    if inspect.returncode == 0 and inspect.stdout.strip() == str(LAB_SUBNET):
+        return
+    if inspect.returncode == 0:
+        fail(f"network {LAB_NETWORK} exists with subnet {inspect.stdout.strip()}, not {LAB_SUBNET}: "
+             "run `make lab-down` first")
+    run(["docker", "network", "create", "--label", LAB_LABEL, "--subnet", str(LAB_SUBNET), LAB_NETWORK],
+        quiet=True)
+
+
+def lab_up(strategy: str, port: int, scale: int, lbs: int, release: str | None) -> None:
     if not 1 <= scale <= LAB_MAX_SCALE:
         fail(f"SCALE={scale}: the lab runs 1 to {LAB_MAX_SCALE} app hosts")
-    ensure_image()
-    hosts = [*LAB_LB_HOSTS, *(app_host(n) for n in range(1, scale + 1))]
-    stage(f"starting lab hosts {', '.join(hosts)} on network {LAB_NETWORK}")
-    if run(["docker", "network", "inspect", LAB_NETWORK], check=False, quiet=True).returncode:
-        run(["docker", "network", "create", "--label", LAB_LABEL, LAB_NETWORK], quiet=True)
-    remove_surplus_app_hosts(scale)
+    if lbs not in (1, 2):
+        fail(f"LBS={lbs}: the lab runs one load balancer, or a pair behind a virtual address (2)")
+    definition = lab_host()
+    image = ensure_image(release)
+    hosts = [*(f"lb{n}" for n in range(1, lbs + 1)), *(f"app{n}" for n in range(1, scale + 1))]
+    stage(f"starting lab hosts {', '.join(hosts)} ({image}) on network {LAB_NETWORK}")
+    ensure_lab_network()
+    remove_surplus_hosts(hosts)
+    options = container_options(definition)
     for host in hosts:
-        start_lab_host(host, port)
+        start_lab_host(host, port, image, options)
     for host in hosts:
         wait_for_systemd(host)
-    write_scale_inventory(scale)
-    stage(f"running site.yml against the lab with strategy={strategy}, {scale} app hosts")
+    write_generated_inventory(scale, lbs)
+    stage(f"running site.yml against the lab: strategy {strategy}, {lbs} lb, {scale} app hosts")
     ansible_playbook = Path(sys.executable).parent / "ansible-playbook"
+    # nginx_lb_strategy, not the `-e strategy=` front door: `strategy` is also a play keyword and
+    # ansible-core warns about the name on every run (README, "Deploying to your own hosts").
     result = subprocess.run([str(ansible_playbook), "-i", str(LAB_INVENTORY), "site.yml",
-                             "-e", f"strategy={strategy}"], cwd=PROJECT_DIR, check=False)
+                             "-e", f"nginx_lb_strategy={strategy}"], cwd=PROJECT_DIR, check=False)
     if result.returncode != 0:
         fail("site.yml failed against the lab (output above). Fix the cause and re-run "
              "`make lab`; `make lab-down` removes the lab.")
+    if lbs > 1:
+        stage(f"the lb pair answers on the virtual address {virtual_address()} (inside the lab network; "
+              f"lb1 also publishes http://127.0.0.1:{port})")
 
 
 def lab_down() -> None:
     ensure_engine()
-    LAB_SCALE_INVENTORY.unlink(missing_ok=True)
-    containers = subprocess.run(["docker", "ps", "-aq", "--filter", f"label={LAB_LABEL}"],
-                                capture_output=True, text=True, check=True).stdout.split()
+    LAB_GENERATED_INVENTORY.unlink(missing_ok=True)
+    containers = lab_containers()
     if containers:
         stage(f"removing {len(containers)} lab container(s)")
         run(["docker", "rm", "-f", "-v", *containers], quiet=True)
@@ -298,6 +390,7 @@ def screenshot(port: int, output: Path) -> None:
     stage(f"taking a screenshot of http://127.0.0.1:{port}/ with headless Chromium -> {output}")
     output.parent.mkdir(parents=True, exist_ok=True)
     result = subprocess.run(["chromium", "--headless", "--no-sandbox", "--disable-gpu",
+                             "--disable-background-networking", "--no-first-run",
                              "--hide-scrollbars", "--window-size=900,360",
                              f"--screenshot={output}", f"http://127.0.0.1:{port}/"],
                             capture_output=True, text=True, check=False)
@@ -308,15 +401,20 @@ def screenshot(port: int, output: Path) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True)
-    commands.add_parser("deps", help="install missing Debian packages (docker.io, mmdebstrap, curl, jq)")
+    commands.add_parser("deps", help="install missing Debian packages (docker.io, mmdebstrap, nginx, ...)")
     commands.add_parser("vagrant-deps", help="install Vagrant from Debian if missing (about 2 minutes)")
     commands.add_parser("engine", help="start the Docker engine if needed")
-    commands.add_parser("image", help="build the systemd base image if needed")
-    commands.add_parser("vagrant-image", help="build the image for Vagrant's docker provider if needed")
+    image = commands.add_parser("image", help="build systemd base images if needed")
+    image.add_argument("--release", action="append",
+                       help="a Debian release from tools/lab-host.yml; repeatable; 'all' for every one")
+    vagrant = commands.add_parser("vagrant-image", help="build the image for Vagrant's docker provider if needed")
+    vagrant.add_argument("--release")
     up = commands.add_parser("up", help="start the lab and deploy site.yml to it")
     up.add_argument("--strategy", default="cookie")
     up.add_argument("--port", type=int, default=8080)
     up.add_argument("--scale", type=int, default=LAB_DEFAULT_SCALE, help=f"app hosts (1-{LAB_MAX_SCALE})")
+    up.add_argument("--lbs", type=int, default=1, help="load balancers: 1, or 2 behind a virtual address")
+    up.add_argument("--release", help="Debian release of the lab hosts (default: the newest supported)")
     commands.add_parser("down", help="remove the lab's containers and network")
     demo_parser = commands.add_parser("demo", help="print the seed's five-request demo")
     demo_parser.add_argument("--port", type=int, default=8080)
@@ -331,11 +429,15 @@ def main(argv: list[str] | None = None) -> int:
     elif arguments.command == "engine":
         ensure_engine()
     elif arguments.command == "image":
-        ensure_image()
+        releases = arguments.release or [None]
+        if "all" in releases:
+            releases = lab_host()["releases"]
+        for release in releases:
+            ensure_image(release)
     elif arguments.command == "vagrant-image":
-        ensure_vagrant_image()
+        ensure_vagrant_image(arguments.release)
     elif arguments.command == "up":
-        lab_up(arguments.strategy, arguments.port, arguments.scale)
+        lab_up(arguments.strategy, arguments.port, arguments.scale, arguments.lbs, arguments.release)
     elif arguments.command == "down":
         lab_down()
     elif arguments.command == "demo":
