@@ -1,15 +1,16 @@
 #!/usr/bin/env python3
-"""Run every Molecule scenario, a few at a time, with a timestamped log per scenario.
+"""Run the Molecule scenarios of the test matrix, a few at a time, with a log per run.
 
-`molecule test --all` runs the scenarios one after another; much of their time is spent
-waiting (package downloads, systemd, pauses that let nginx's fail_timeout pass), so running a
-few at once finishes well under the sequential time even on two cores. Scenarios are found in
-molecule/*/ and queued longest first (by the durations measured here, 5 minutes for a new one);
-each runner takes the next one from the queue when it is free.
+Each run is a scenario (molecule/<scenario>/) on a Debian release from tools/lab-host.yml:
+`multihost@bookworm`. MATRIX below lists what `make test` runs; a run is started with
+STICKY_RELEASE set (create.yml picks that release's image, the container names carry it) and
+an ephemeral directory of its own, so one scenario can run on two releases at once.
 
-Each scenario's full output goes to .molecule-logs/<scenario>.log (every line prefixed with the
-time of day). This prints one line per start and end, and the whole log of a failed scenario.
-Exit status: 0 if every scenario passed.
+Runs are queued longest first (by EXPECTED_MINUTES, measured on a 2-core machine; 5 for a new
+one); each lane takes the next run when it is free. Each run's full output goes to
+.molecule-logs/<scenario>@<release>.log, every line prefixed with the time of day. This prints a
+line per start and end, the whole log of a failed run, and a table of times at the end.
+Exit status: 0 if every run passed.
 """
 
 from __future__ import annotations
@@ -23,8 +24,11 @@ import time
 from pathlib import Path
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
-# Minutes each scenario took alone on a 2-core machine (README, "Tests"); only used to balance.
-MEASURED_MINUTES = {"multihost": 7.0, "failover": 5.0, "resilience": 4.0, "default": 3.0, "ip_hash": 2.7}
+# Every scenario on the newest release; the all-in-one and the multihost ones on Debian 12 too.
+MATRIX = ["default@trixie", "strategies@trixie", "multihost@trixie", "pair@trixie",
+          "strategies@bookworm", "multihost@bookworm"]
+# Minutes each run took beside another one on a 2-core machine; only used to order the queue.
+EXPECTED_MINUTES = {"pair": 7.0, "default": 6.0, "multihost": 5.0, "strategies": 5.0}
 print_lock = threading.Lock()
 
 
@@ -37,17 +41,26 @@ def scenarios() -> list[str]:
     return sorted(path.parent.name for path in (PROJECT_DIR / "molecule").glob("*/molecule.yml"))
 
 
-def queue_order(names: list[str]) -> list[str]:
+def parse_run(run: str, default_release: str) -> tuple[str, str]:
+    scenario, _, release = run.partition("@")
+    return scenario, release or default_release
+
+
+def queue_order(runs: list[str]) -> list[str]:
     """Longest first, so the short ones fill the gaps at the end."""
-    return sorted(names, key=lambda n: (-MEASURED_MINUTES.get(n, 5.0), n))
+    return sorted(runs, key=lambda run: (-EXPECTED_MINUTES.get(run.partition("@")[0], 5.0), run))
 
 
-def run_scenario(name: str, log_dir: Path) -> tuple[bool, float]:
-    log_path = log_dir / f"{name}.log"
+def run_scenario(run: str, log_dir: Path) -> tuple[bool, float]:
+    scenario, release = parse_run(run, "trixie")
+    log_path = log_dir / f"{run}.log"
+    ephemeral = Path.home() / ".cache" / "molecule" / "stickylab" / run
+    ephemeral.mkdir(parents=True, exist_ok=True)
+    environment = {**os.environ, "NO_COLOR": "1", "PY_COLORS": "0", "ANSIBLE_FORCE_COLOR": "0",
+                   "STICKY_RELEASE": release, "MOLECULE_EPHEMERAL_DIRECTORY": str(ephemeral)}
     started = time.monotonic()
-    environment = {**os.environ, "NO_COLOR": "1", "PY_COLORS": "0", "ANSIBLE_FORCE_COLOR": "0"}
     with log_path.open("w", buffering=1) as log:  # line-buffered: `tail -f` shows progress
-        process = subprocess.Popen(["molecule", "test", "-s", name], cwd=PROJECT_DIR,
+        process = subprocess.Popen(["molecule", "test", "-s", scenario], cwd=PROJECT_DIR,
                                    stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                                    env=environment)
         assert process.stdout is not None
@@ -57,33 +70,46 @@ def run_scenario(name: str, log_dir: Path) -> tuple[bool, float]:
     return passed, time.monotonic() - started
 
 
+def minutes(seconds: float) -> str:
+    return f"{int(seconds // 60)} min {int(seconds % 60):02d} s"
+
+
 def run_queue(queue: list[str], lock: threading.Lock, log_dir: Path,
               results: dict[str, tuple[bool, float]]) -> None:
     while True:
         with lock:
             if not queue:
                 return
-            name = queue.pop(0)
-        say(f"start  {name}")
-        passed, seconds = run_scenario(name, log_dir)
-        results[name] = (passed, seconds)
-        say(f"{'passed' if passed else 'FAILED'} {name} in {int(seconds // 60)} min {int(seconds % 60):02d} s "
-            f"(log: {log_dir / (name + '.log')})")
+            run = queue.pop(0)
+        say(f"start  {run}")
+        passed, seconds = run_scenario(run, log_dir)
+        results[run] = (passed, seconds)
+        say(f"{'passed' if passed else 'FAILED'} {run} in {minutes(seconds)} (log: {log_dir / (run + '.log')})")
+
+
+def time_table(runs: list[str], results: dict[str, tuple[bool, float]]) -> str:
+    lines = ["| scenario | release | result | wall time |", "|---|---|---|---:|"]
+    for run in runs:
+        scenario, release = parse_run(run, "trixie")
+        passed, seconds = results.get(run, (False, 0.0))
+        lines.append(f"| {scenario} | {release} | {'passed' if passed else 'FAILED'} | {minutes(seconds)} |")
+    return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--jobs", type=int, default=2, help="scenarios running at once")
+    parser.add_argument("--jobs", type=int, default=2, help="runs at once")
     parser.add_argument("--log-dir", type=Path, default=PROJECT_DIR / ".molecule-logs")
-    parser.add_argument("names", nargs="*", help="scenarios to run (default: all)")
+    parser.add_argument("runs", nargs="*", help="scenario[@release] (default: the whole MATRIX)")
     arguments = parser.parse_args(argv)
-    names = arguments.names or scenarios()
-    unknown = sorted(set(names) - set(scenarios()))
+    runs = [f"{scenario}@{release}" for scenario, release in
+            (parse_run(run, "trixie") for run in arguments.runs or MATRIX)]
+    unknown = sorted({parse_run(run, "trixie")[0] for run in runs} - set(scenarios()))
     if unknown:
         parser.error(f"no such scenario: {', '.join(unknown)} (have: {', '.join(scenarios())})")
     arguments.log_dir.mkdir(parents=True, exist_ok=True)
-    queue = queue_order(names)
-    say(f"{len(queue)} scenarios, {arguments.jobs} at a time: {', '.join(queue)}")
+    queue = queue_order(runs)
+    say(f"{len(queue)} runs, {arguments.jobs} at a time: {', '.join(queue)}")
     results: dict[str, tuple[bool, float]] = {}
     started = time.monotonic()
     lock = threading.Lock()
@@ -93,14 +119,14 @@ def main(argv: list[str] | None = None) -> int:
         thread.start()
     for thread in threads:
         thread.join()
-    failed = [name for name in names if not results.get(name, (False, 0))[0]]
-    for name in failed:
-        if name in results:
-            print(f"\n===== {name}: full log =====", flush=True)
-            print((arguments.log_dir / f"{name}.log").read_text(), flush=True)
-    total = time.monotonic() - started
-    say(f"{len(names) - len(failed)} of {len(names)} scenarios passed in {int(total // 60)} min "
-        f"{int(total % 60):02d} s" + (f"; failed or not run: {', '.join(failed)}" if failed else ""))
+    failed = [run for run in runs if not results.get(run, (False, 0))[0]]
+    for run in failed:
+        if run in results:
+            print(f"\n===== {run}: full log =====", flush=True)
+            print((arguments.log_dir / f"{run}.log").read_text(), flush=True)
+    print("\n" + time_table(runs, results), flush=True)
+    say(f"{len(runs) - len(failed)} of {len(runs)} runs passed in {minutes(time.monotonic() - started)}"
+        + (f"; failed or not run: {', '.join(failed)}" if failed else ""))
     return 1 if failed else 0
 
 

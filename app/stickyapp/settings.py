@@ -12,8 +12,9 @@ Variables (the flask_app role writes them into each instance's environment files
 - ``SERVER_ID``: the name the instance reports; the host name when unset.
 - ``STATE_DIRECTORY`` (systemd's ``StateDirectory=``) or ``STICKYAPP_STATE_DIR``: where the
   server-local visit store lives.
-- ``STICKYAPP_TRUSTED_PROXIES``: IP addresses or CIDR networks, comma- or space-separated,
-  whose ``X-Forwarded-Proto`` and ``X-Forwarded-For`` the app believes. Empty: nobody's.
+- ``STICKYAPP_TRUSTED_PROXIES``: IP addresses, CIDR networks or host names, comma- or
+  space-separated, whose ``X-Forwarded-Proto`` and ``X-Forwarded-For`` the app believes. A host
+  name stands for the addresses it resolves to at start-up. Empty: nobody's.
 """
 
 from __future__ import annotations
@@ -92,21 +93,38 @@ def parse_secret_key_fallbacks(value: str) -> list[str]:
     return keys
 
 
+_HOST_NAME = re.compile(r"(?=.*[A-Za-z])[A-Za-z0-9]([A-Za-z0-9.-]{0,251}[A-Za-z0-9])?")
+
+
 def parse_trusted_proxies(value: str) -> tuple[IPNetwork, ...]:
-    """Parse STICKYAPP_TRUSTED_PROXIES: IPs or CIDR networks, comma- or space-separated.
+    """Parse STICKYAPP_TRUSTED_PROXIES: IPs, CIDR networks or host names, comma- or space-separated.
 
     A network with host bits set (``10.0.0.5/24``) is refused rather than widened: trusting
-    a whole /24 when one address was meant would let its neighbours forge the scheme.
+    a whole /24 when one address was meant would let its neighbours forge the scheme. A host
+    name (a load balancer known to the inventory by name) is resolved once, here.
     """
-    networks = []
+    networks: list[IPNetwork] = []
     for item in re.split(r"[,\s]+", value.strip()):
         if not item:
             continue
         try:
             networks.append(ipaddress.ip_network(item, strict=True))
+            continue
         except ValueError as error:
-            raise ConfigurationError(
-                f"STICKYAPP_TRUSTED_PROXIES: {item!r} is not an IP address or a CIDR network "
-                f"({error})."
-            ) from error
+            if not _HOST_NAME.fullmatch(item):
+                raise ConfigurationError(
+                    f"STICKYAPP_TRUSTED_PROXIES: {item!r} is not an IP address, a CIDR network "
+                    f"or a host name ({error})."
+                ) from error
+        networks.extend(_resolve(item))
     return tuple(networks)
+
+
+def _resolve(name: str) -> list[IPNetwork]:
+    try:
+        answers = socket.getaddrinfo(name, None, proto=socket.IPPROTO_TCP)
+    except OSError as error:
+        raise ConfigurationError(
+            f"STICKYAPP_TRUSTED_PROXIES: the host name {name!r} does not resolve ({error})."
+        ) from error
+    return sorted({ipaddress.ip_network(answer[4][0]) for answer in answers}, key=str)

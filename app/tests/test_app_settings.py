@@ -35,7 +35,11 @@ def test_trusted_proxies_accept_commas_spaces_addresses_and_networks() -> None:
     )
 
 
-@pytest.mark.parametrize("value", ["lb1", "10.0.0.5/24", "10.0.0.300", "*"])
+def test_trusted_proxies_resolve_host_names_once() -> None:
+    assert ipaddress.ip_network("127.0.0.1/32") in parse_trusted_proxies("localhost")
+
+
+@pytest.mark.parametrize("value", ["no-such-lb.invalid", "10.0.0.5/24", "10.0.0.300", "*"])
 def test_trusted_proxies_refuse_what_is_not_an_address_or_network(value: str) -> None:
     with pytest.raises(ConfigurationError, match="STICKYAPP_TRUSTED_PROXIES"):
         parse_trusted_proxies(f"127.0.0.1 {value}")

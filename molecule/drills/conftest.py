@@ -36,7 +36,9 @@ import sticky_clients as sc  # noqa: E402
 
 DEPLOYMENT_KEYS = ("url", "http_url", "cafile", "tls", "tls_protocols", "strategy", "cookie_name",
                    "trusted_proxies", "drain", "down", "fail_timeout_seconds", "read_timeout_seconds",
-                   "worker_processes", "lb_hosts", "this_host", "lb_urls", "backends")
+                   "worker_processes", "status_port", "exporter_url", "health_interval_seconds",
+                   "health_timeout_seconds", "health_fall", "health_rise", "lb_hosts", "this_host", "lb_urls",
+                   "backends")
 BACKEND_KEYS = ("id", "host", "name", "address", "port", "endpoint", "weight", "cookie", "local")
 # Where each instance's visit store lives (systemd's StateDirectory=stickyapp/<port>).
 LOCAL_VISIT_STORES = "/var/lib/stickyapp/*/local-visits.sqlite3"
@@ -194,6 +196,25 @@ def wait_until(condition: Callable[[], bool], within: float, every: float = 0.2)
         if time.monotonic() >= give_up_at:
             return False
         time.sleep(every)
+
+
+ACCESS_LOG = Path("/var/log/nginx/access.log")
+
+
+def access_log_offset() -> int:
+    """Where the next line of nginx's access log (JSON lines) will start."""
+    return ACCESS_LOG.stat().st_size
+
+
+def access_log_lines(offset: int, count: int) -> list[dict[str, Any]]:
+    """The first `count` access-log lines written after `offset`. nginx writes a line after it
+    has sent the answer, so a client may read the answer first: wait (at most 5 s) for them."""
+    def lines() -> list[dict[str, Any]]:
+        with ACCESS_LOG.open("rb") as log:
+            log.seek(offset)
+            return [json.loads(line) for line in log.read().decode().splitlines() if line.startswith("{")]
+    assert wait_until(lambda: len(lines()) >= count, 5), f"expected {count} access-log lines: {lines()}"
+    return lines()[:count]
 
 
 def answers_health(endpoint: str, timeout: float = 1.0) -> bool:
