@@ -44,7 +44,7 @@ engine: deps
 	@$(PYTHON) tools/labctl.py engine
 
 image: deps venv engine
-	@$(PYTHON) tools/labctl.py image --release all
+	@$(PYTHON) tools/labctl.py image --release all --for-tests
 
 lint: venv
 	yamllint --strict .
@@ -73,7 +73,7 @@ demo: venv
 # with LBS=2 through the virtual address instead.
 report: venv
 	@$(PYTHON) tools/sticky_report.py --container stickylab-lab-lb1 \
-		$(if $(filter 2,$(LBS)),--url http://$$($(PYTHON) tools/labctl.py virtual-address)/,--ip-sources) $(REPORT_ARGS)
+		$(if $(filter 2,$(LBS)),http://$$($(PYTHON) tools/labctl.py virtual-address)/,--ip-sources) $(REPORT_ARGS)
 
 # The lab lb1's access log, summarised: requests per sticky decision and per backend.
 logs: venv

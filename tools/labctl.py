@@ -8,6 +8,7 @@ Subcommands:
   vagrant-image  the base image plus sshd and a `vagrant` user, for Vagrant's docker provider
   up         start the lab hosts (lb1 [+ lb2], app1..appN) and run site.yml against them
   down       remove every container and network the lab created, nothing else
+  virtual-address  the lb pair's virtual address (make lab LBS=2)
   demo       print the seed's five-request demo against the lab's published port
   screenshot the lab's page in headless Chromium, for the README (docs/lab-page.png)
 
@@ -148,22 +149,43 @@ def image_exists(name: str) -> bool:
     return run(["docker", "image", "inspect", name], check=False, quiet=True).returncode == 0
 
 
-def ensure_image(release: str | None = None) -> str:
+def ensure_image(release: str | None = None, for_tests: bool = False) -> str:
+    """The lab host's image of `release`, built if missing; with for_tests, Molecule's: the same
+    plus the drills' test_packages."""
     definition = lab_host()
     release = release_of(definition, release)
     name = image_name(definition, release)
     ensure_engine()
+    if not image_exists(name):
+        if shutil.which("mmdebstrap") is None:
+            fail("mmdebstrap is not installed: run `apt-get install -y mmdebstrap` (make deps does it)")
+        stage(f"building base image {name} with mmdebstrap (about a minute)")
+        with tempfile.TemporaryDirectory() as workdir:
+            rootfs = Path(workdir) / "rootfs.tar"
+            run(["mmdebstrap", "--quiet", "--variant=apt", f"--include={','.join(definition['packages'])}",
+                 "--skip=cleanup/apt/lists", release, str(rootfs)])
+            run(["docker", "import", "--change", f'CMD ["{definition["command"]}"]', str(rootfs), name],
+                quiet=True)
+    if for_tests:
+        return ensure_derived_image(name, test_image_name(definition, release), definition["command"],
+                                    "apt-get install -y -qq --no-install-recommends "
+                                    + " ".join(definition["test_packages"]))
+    return name
+
+
+def test_image_name(definition: dict[str, Any], release: str) -> str:
+    return f"{definition['image']}-test:{release}-{definition['image_revision']}"
+
+
+def ensure_derived_image(base: str, name: str, command: str, install: str) -> str:
+    """`name` = `base` plus what `install` (a shell command run as root) adds, built if missing."""
     if image_exists(name):
         return name
-    if shutil.which("mmdebstrap") is None:
-        fail("mmdebstrap is not installed: run `apt-get install -y mmdebstrap` (make deps does it)")
-    stage(f"building base image {name} with mmdebstrap (about a minute)")
-    with tempfile.TemporaryDirectory() as workdir:
-        rootfs = Path(workdir) / "rootfs.tar"
-        run(["mmdebstrap", "--quiet", "--variant=apt", f"--include={','.join(definition['packages'])}",
-             "--skip=cleanup/apt/lists", release, str(rootfs)])
-        run(["docker", "import", "--change", f'CMD ["{definition["command"]}"]', str(rootfs), name],
-            quiet=True)
+    stage(f"building {name} ({base} + {install.split('--no-install-recommends')[-1].strip()})")
+    with tempfile.TemporaryDirectory() as context:
+        (Path(context) / "Dockerfile").write_text(
+            f'FROM {base}\nRUN DEBIAN_FRONTEND=noninteractive {install}\nCMD ["{command}"]\n')
+        run(["docker", "build", "--quiet", "--tag", name, context], quiet=True)
     return name
 
 
@@ -171,7 +193,7 @@ def ensure_image(release: str | None = None) -> str:
 # Vagrant logs in with its well-known insecure key first (and replaces it on VMs); the docker
 # provider needs it in the image. Debian's vagrant package ships the public half.
 VAGRANT_DOCKERFILE = """FROM {base}
-RUN apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends openssh-server \\
+RUN apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends openssh-server passwd \\
  && useradd --create-home --shell /bin/bash vagrant \\
  && echo 'vagrant ALL=(ALL) NOPASSWD:ALL' > /etc/sudoers.d/vagrant && chmod 0440 /etc/sudoers.d/vagrant \\
  && install -d -m 0700 -o vagrant -g vagrant /home/vagrant/.ssh
@@ -273,22 +295,20 @@ def wait_for_systemd(host: str, seconds: float = 90) -> None:
 
 
 def write_generated_inventory(scale: int, lbs: int) -> None:
-    """Describe lb2, app2..appN and the virtual address the way hosts.yml describes lb1 and app1.
-
-    With two lbs, lb1 is listed again here for its address on the lab network.
-    """
+    """Describe lb2, app2..appN and the virtual address the way hosts.yml describes lb1 and app1,
+    and give every host its fixed address on the lab network (nginx connects to the app hosts'
+    addresses: nothing to resolve)."""
     lines = ["---", "# Written by `make lab SCALE=N LBS=M` (tools/labctl.py); removed by `make lab-down`.",
-             "all:", "  children:"]
+             "all:", "  children:", "    lb:"]
     if lbs > 1:
-        lines += ["    lb:", "      vars:",
-                  f"        keepalived_virtual_address: {virtual_address()}",
-                  "      hosts:"]
-        lines += [f"        lb{n}: {{ansible_host: {container_name(f'lb{n}')}, "
-                  f"keepalived_unicast_address: {lab_address(f'lb{n}')}}}" for n in range(1, lbs + 1)]
-    if scale > 1:
-        lines += ["    app:", "      hosts:"]
-        lines += [f"        app{n}: {{ansible_host: {container_name(f'app{n}')}, "
-                  f"backends_instances: [{{port: 5001, name: server-{n}}}]}}" for n in range(2, scale + 1)]
+        lines += ["      vars:", f"        keepalived_virtual_address: {virtual_address()}"]
+    lines += ["      hosts:"]
+    lines += [f"        lb{n}: {{ansible_host: {container_name(f'lb{n}')}"
+              + (f", keepalived_unicast_address: {lab_address(f'lb{n}')}}}" if lbs > 1 else "}")
+              for n in range(1, lbs + 1)]
+    lines += ["    app:", "      hosts:"]
+    lines += [f"        app{n}: {{ansible_host: {container_name(f'app{n}')}, backends_address: {lab_address(f'app{n}')}, "
+              f"backends_instances: [{{port: 5001, name: server-{n}}}]}}" for n in range(1, scale + 1)]
     LAB_GENERATED_INVENTORY.write_text("\n".join(lines) + "\n")
 
 
@@ -407,6 +427,7 @@ def main(argv: list[str] | None = None) -> int:
     image = commands.add_parser("image", help="build systemd base images if needed")
     image.add_argument("--release", action="append",
                        help="a Debian release from tools/lab-host.yml; repeatable; 'all' for every one")
+    image.add_argument("--for-tests", action="store_true", help="also Molecule's image, with the drills' packages")
     vagrant = commands.add_parser("vagrant-image", help="build the image for Vagrant's docker provider if needed")
     vagrant.add_argument("--release")
     up = commands.add_parser("up", help="start the lab and deploy site.yml to it")
@@ -416,6 +437,7 @@ def main(argv: list[str] | None = None) -> int:
     up.add_argument("--lbs", type=int, default=1, help="load balancers: 1, or 2 behind a virtual address")
     up.add_argument("--release", help="Debian release of the lab hosts (default: the newest supported)")
     commands.add_parser("down", help="remove the lab's containers and network")
+    commands.add_parser("virtual-address", help="print the lb pair's virtual address (make lab LBS=2)")
     demo_parser = commands.add_parser("demo", help="print the seed's five-request demo")
     demo_parser.add_argument("--port", type=int, default=8080)
     shot = commands.add_parser("screenshot", help="screenshot of the lab's page (headless Chromium)")
@@ -434,12 +456,16 @@ def main(argv: list[str] | None = None) -> int:
             releases = lab_host()["releases"]
         for release in releases:
             ensure_image(release)
+            if arguments.for_tests:
+                ensure_image(release, for_tests=True)
     elif arguments.command == "vagrant-image":
         ensure_vagrant_image(arguments.release)
     elif arguments.command == "up":
         lab_up(arguments.strategy, arguments.port, arguments.scale, arguments.lbs, arguments.release)
     elif arguments.command == "down":
         lab_down()
+    elif arguments.command == "virtual-address":
+        print(virtual_address())
     elif arguments.command == "demo":
         demo(arguments.port)
     elif arguments.command == "screenshot":

@@ -50,6 +50,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="compare latency before, during and after the time this file exists")
     parser.add_argument("--retry-connection", action="store_true",
                         help="send a request whose connection failed before any answer once more")
+    parser.add_argument("--long-wait", type=float, metavar="SECONDS",
+                        help="count, per client, the requests that took this long or longer")
     arguments = parser.parse_args(argv)
     if not 0 < arguments.duration <= 600 or arguments.clients < 1:
         parser.error("--duration must be in (0, 600] and --clients at least 1")
@@ -61,7 +63,8 @@ def main(argv: list[str] | None = None) -> int:
                     max_requests=arguments.max_requests, pause=arguments.pause,
                     timeout=arguments.timeout, stop_file=arguments.stop_file,
                     ready_file=arguments.ready_file, event_file=arguments.event_file,
-                    retry_connection=arguments.retry_connection, sticky_name=arguments.cookie_name)
+                    retry_connection=arguments.retry_connection, sticky_name=arguments.cookie_name,
+                    long_wait=arguments.long_wait)
     json.dump(run_steady_load(target, plan), sys.stdout, indent=2)
     print()
     return 0

@@ -514,6 +514,8 @@ class LoadPlan:
     event_file: Path | None = None
     retry_connection: bool = False
     sticky_name: str = "SERVERID"
+    # Requests that took this long or longer are counted per client (a frozen backend's wait).
+    long_wait: float | None = None
 
 
 class Budget:
@@ -571,7 +573,11 @@ def run_steady_load(target: Target, plan: LoadPlan) -> dict[str, Any]:
     while any(thread.is_alive() for thread in threads) and time.monotonic() < give_up_at:
         _watch_event(plan.event_file, event)
         time.sleep(0.05)
-    return _load_report(clients, started_at, time.monotonic() - started, event if plan.event_file else None)
+    report = _load_report(clients, started_at, time.monotonic() - started, event if plan.event_file else None)
+    if plan.long_wait is not None:
+        report["long_waits_per_client"] = [sum(1 for answer in client.answers if answer.latency >= plan.long_wait)
+                                           for client in clients]
+    return report
 
 
 def _watch_event(event_file: Path | None, event: dict[str, float | None]) -> None:

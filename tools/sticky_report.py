@@ -10,9 +10,10 @@ errors. --json prints the probe's full report instead.
     python3 tools/sticky_report.py http://127.0.0.1:8080/
     python3 tools/sticky_report.py --container stickylab-lab-lb1 --ip-sources   # `make report`
 
---container runs the probe inside that container against its own nginx (http://127.0.0.1/),
-where 127.0.N.1 source addresses reach nginx unchanged: from outside, Docker's port
-forwarding would show nginx one address for every client, and ip_hash one client.
+--container runs the probe inside that container, against its own nginx (http://127.0.0.1/) unless
+a URL is given (the lab's virtual address, say), where 127.0.N.1 source addresses reach nginx
+unchanged: from outside, Docker's port forwarding would show nginx one address for every
+client, and ip_hash one client.
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ import sticky_probe  # noqa: E402  (a sibling file, not an installed package)
 # The probe and the library it imports, copied side by side into the container.
 PROBE_FILES = ("sticky_clients.py", "sticky_probe.py")
 PROBE_IN_CONTAINER = "/root/sticky_probe.py"
+DEFAULT_URL = "http://127.0.0.1:8080/"
 
 
 def probe_here(url: str, probe_args: list[str]) -> dict[str, Any]:
@@ -47,12 +49,11 @@ def probe_here(url: str, probe_args: list[str]) -> dict[str, Any]:
     return json.loads(buffer.getvalue())
 
 
-def probe_in_container(container: str, probe_args: list[str]) -> dict[str, Any]:
+def probe_in_container(container: str, url: str, probe_args: list[str]) -> dict[str, Any]:
     for name in PROBE_FILES:
         subprocess.run(["docker", "cp", str(TOOLS_DIR / name), f"{container}:/root/{name}"],
                        check=True, stdout=subprocess.DEVNULL)
-    done = subprocess.run(["docker", "exec", container, "python3", PROBE_IN_CONTAINER,
-                           "http://127.0.0.1/", *probe_args],
+    done = subprocess.run(["docker", "exec", container, "python3", PROBE_IN_CONTAINER, url, *probe_args],
                           check=True, capture_output=True, text=True)
     return json.loads(done.stdout)
 
@@ -100,8 +101,8 @@ def render(report: dict[str, Any], title: str, console: Console) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("url", nargs="?", default="http://127.0.0.1:8080/",
-                        help="load balancer URL (ignored with --container)")
+    parser.add_argument("url", nargs="?", default=DEFAULT_URL,
+                        help="load balancer URL (with --container: as the container reaches it; default its own nginx)")
     parser.add_argument("--clients", type=int, default=30)
     parser.add_argument("--requests", type=int, default=10, help="requests per client")
     parser.add_argument("--ip-sources", action="store_true",
@@ -120,8 +121,9 @@ def main(argv: list[str] | None = None) -> int:
     if arguments.ip_sources:
         probe_args.append("--ip-sources")
     if arguments.container:
-        report = probe_in_container(arguments.container, probe_args)
-        where = f"{arguments.container} (http://127.0.0.1/ inside it)"
+        url = arguments.url if arguments.url != DEFAULT_URL else "http://127.0.0.1/"
+        report = probe_in_container(arguments.container, url, probe_args)
+        where = f"{arguments.container} ({url} inside it)"
     else:
         report = probe_here(arguments.url, probe_args)
         where = arguments.url

@@ -57,6 +57,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="whether the load's clients should have moved to another server")
     group.addoption("--min-requests", type=int, default=101,
                     help="the load report must count at least this many requests")
+    group.addoption("--pair-report", metavar="FILE",
+                    help="what YAML saw of an event on the lb pair (test_lb_pair.py)")
     group.addoption("--max-latency", type=float, metavar="SECONDS",
                     help="no request of the load report may have taken longer")
 

@@ -1,0 +1,41 @@
+"""The strategies that do not stick (round_robin, least_conn): every request is balanced anew,
+over every backend of the pool, in proportion to the backends' weights, and none fails.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any
+
+import pytest
+import sticky_clients as sc
+from conftest import NginxRest, pool_names
+
+# Requests sent one after the other: 8 rounds of the pool's total weight.
+ROUNDS = 8
+# How far a backend's share may stray from its weight's share (percentage points).
+TOLERANCE = 0.10
+
+
+@pytest.fixture(autouse=True)
+def balancing_strategy(deployment: dict[str, Any]) -> None:
+    if deployment["strategy"] not in ("round_robin", "least_conn"):
+        pytest.skip(f"the deployment runs {deployment['strategy']}, which sticks")
+
+
+def test_requests_spread_over_the_pool_by_weight_and_none_fails(
+        lb: sc.Target, new_clients: Any, deployment: dict[str, Any], nginx_rest: NginxRest) -> None:
+    nginx_rest.wait()
+    pool = pool_names(deployment)
+    weights = {backend["name"]: int(backend["weight"]) for backend in deployment["backends"]
+               if backend["name"] in pool}
+    client = new_clients(1)[0]  # one client: no cookie ever pins it
+    answers = [client.send(lb) for _ in range(ROUNDS * sum(weights.values()))]
+    failed = [answer for answer in answers if not answer.ok]
+    served = Counter(answer.server_id for answer in answers)
+    assert failed == [], failed[:3]
+    assert client.sticky_cookies_set() == [], "a non-sticky strategy set the sticky cookie"
+    assert set(served) == set(pool), f"reached {dict(served)}, pool {pool}"
+    for name, weight in weights.items():
+        share, wanted = served[name] / len(answers), weight / sum(weights.values())
+        assert abs(share - wanted) <= TOLERANCE, f"{name}: {share:.0%} of requests, weight says {wanted:.0%}: {dict(served)}"
