@@ -79,9 +79,12 @@ report: venv
 logs: venv
 	@$(PYTHON) tools/sticky_log.py --container stickylab-lab-lb1 $(LOG_ARGS)
 
-# Benchmarks on the container lab (brought up if needed): docs/benchmarks.md and .json;
-# leaves the default lab (3 app hosts, cookie) up.
+# Benchmarks on the container lab (brought up if needed) and nginx.conf growth on this machine:
+# docs/benchmarks.md and .json; leaves the default lab (3 app hosts, cookie) up. Mitogen goes
+# into the venv for the deployment section's opt-in row only; site.yml never needs it.
+# Without the lab: .venv/bin/python tools/bench.py --only-config-growth --output-dir /tmp/bench
 bench: deps venv engine
+	$(PYTHON) -m pip install --quiet mitogen==0.3.54
 	@$(PYTHON) tools/labctl.py up --strategy cookie --port $(LAB_PORT)
 	$(PYTHON) tools/bench.py $(BENCH_ARGS)
 

@@ -1,10 +1,21 @@
-"""Parsing wrk's report in the benchmark tool."""
+"""The benchmark tool: parsing what it measures, the ratios and targets it computes from it, and
+the report holding the tables and numbers it was given (made-up data; no lab)."""
 
 from __future__ import annotations
 
-from conftest import load_module
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from conftest import PROJECT_DIR, load_module
 
 bench = load_module("tools/bench.py", "bench")
+nginx_config = sys.modules["nginx_config"]
 
 WRK_OUTPUT = """Running 5s test @ http://127.0.0.1/
   1 threads and 48 connections
@@ -23,6 +34,12 @@ Requests/sec:   2390.00
 Transfer/sec:    620.00KB
 """
 
+RECAP = """PLAY RECAP *********************************************************************
+app1                       : ok=14   changed=0    unreachable=0    failed=0    skipped=2    rescued=0    ignored=0
+app2                       : ok=10   changed=1    unreachable=0    failed=0    skipped=2    rescued=0    ignored=0
+lb1                        : ok=14   changed=2    unreachable=0    failed=0    skipped=4    rescued=0    ignored=0
+"""
+
 
 def test_parse_wrk_reads_rate_latencies_and_errors() -> None:
     assert bench.parse_wrk(WRK_OUTPUT) == {
@@ -37,6 +54,44 @@ def test_parse_wrk_without_errors_or_output() -> None:
     assert bench.parse_wrk("")["requests_per_second"] == 0.0
 
 
+def test_recap_totals_sum_changed_and_host_tasks_over_hosts() -> None:
+    # changed 0+1+2; host-tasks (14+2) + (10+2) + (14+4).
+    assert bench.recap_totals(RECAP) == (3, 46)
+
+
+def test_noop_summary_takes_the_median_and_sums_changed() -> None:
+    runs = [bench.PlaybookRun(9.0, 0, 58), bench.PlaybookRun(7.0, 1, 58), bench.PlaybookRun(7.5, 0, 58)]
+    assert bench.noop_summary(runs) == {"runs_seconds": [9.0, 7.0, 7.5], "median_seconds": 7.5,
+                                        "changed": 1, "host_tasks_per_run": [58, 58, 58]}
+    assert bench.noop_summary([])["median_seconds"] is None
+
+
+def test_module_parent_is_read_from_the_one_line_output() -> None:
+    output = "lb1 | CHANGED | rc=0 | (stdout) /usr/bin/python3(mitogen:root@vm:30245) \n"
+    assert bench.parse_module_parent(output) == "/usr/bin/python3(mitogen:root@vm:30245)"
+    assert bench.parse_module_parent("lb1 | FAILED | rc=1 | (stdout) ") is None
+
+
+def test_connection_overlay_names_docker_and_keeps_the_lab_inventory_dir(tmp_path: Path, monkeypatch) -> None:
+    """Mitogen only takes over `docker`: the overlay must win over the lab's group_vars for the lab
+    hosts, leave inventory_dir (where the lab's secrets are) alone, and not touch localhost."""
+    lab = tmp_path / "lab"
+    (lab / "group_vars").mkdir(parents=True)
+    (lab / "group_vars" / "all.yml").write_text("---\nansible_connection: community.docker.docker\n")
+    (lab / "hosts.yml").write_text("---\nall:\n  children:\n    lb:\n      hosts:\n        lb1: {}\n")
+    monkeypatch.setattr(bench, "LAB_INVENTORY", str(lab))
+    inventories = bench.write_connection_overlay(tmp_path / "overlay")
+    options = [option for inventory in inventories for option in ("-i", inventory)]
+    result = subprocess.run(
+        [str(bench.ANSIBLE_BIN / "ansible"), *options, "lb1,localhost", "--one-line", "-m", "ansible.builtin.debug",
+         "-a", "msg={{ inventory_dir | default('') }}:{{ ansible_connection }}"],
+        capture_output=True, text=True, cwd=PROJECT_DIR, env={**os.environ, "ANSIBLE_NOCOLOR": "1"})
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert f'"msg": "{lab}:docker"' in result.stdout
+    assert ':local"' in result.stdout  # localhost (delegate_to) keeps its own connection
+    assert "Unable to parse" not in result.stderr
+
+
 def test_ratio_of_medians() -> None:
     medians = {"cookie /": {"requests_per_second": 970.0}, "round_robin /": {"requests_per_second": 1000.0}}
     assert bench.ratio(medians, "cookie /", "round_robin /") == 0.97
@@ -47,12 +102,29 @@ def medians_of(rates: dict[str, float]) -> dict[str, dict[str, float]]:
             for name, rate in rates.items()}
 
 
-def report_data() -> dict:
+def config_row(strategy: str, backends: int, lines: int, **measured: Any) -> dict[str, Any]:
+    row = {"backends": backends, "strategy": strategy, "lines": lines, "bytes": lines * 40,
+           "render_seconds": 6.5, "nginx_t_seconds": 0.05, "master_rss_kib": 4000}
+    return {**row, **measured}
+
+
+def config_growth_data() -> dict[str, Any]:
+    # cookie: 11 lines per added backend on both steps; round_robin: 5 then 5.
+    return {"nginx": "1.22.1", "nginx_t_runs": 3, "rows": [
+        config_row("cookie", 10, 300), config_row("cookie", 100, 1290),
+        config_row("cookie", 1000, 11190, bytes=987_654, render_seconds=12.25, nginx_t_seconds=0.123,
+                   master_rss_kib=20_000),
+        config_row("round_robin", 10, 150), config_row("round_robin", 100, 600), config_row("round_robin", 1000, 5100),
+    ]}
+
+
+def report_data() -> dict[str, Any]:
     request_rates = {"direct /": 1000.0, "direct /health": 3000.0, "round_robin /": 800.0,
                      "round_robin /health": 2500.0, "cookie /": 790.0, "cookie /health": 2400.0}
     return {
-        "machine": "test", "finished": "now", "wall_seconds": 60.0,
-        "request_path": {"connections": 48, "seconds": 4, "rounds": 3, "medians": medians_of(request_rates)},
+        "command": "tools/bench.py", "machine": "test", "finished": "now", "wall_seconds": 60.0,
+        "request_path": {"connections": 48, "seconds": 4, "rounds": 3, "settings": "gthread 2x4, keepalive 64",
+                         "medians": medians_of(request_rates)},
         "backend_settings": {"connections": 48, "seconds": 4, "rounds": 3,
                              "settings": [{"label": "gthread 2x4 (shipped)"}, {"label": "sync x2"}],
                              "medians": medians_of({
@@ -60,17 +132,74 @@ def report_data() -> dict:
                                  "sync x2: round_robin /": 600.0, "sync x2: direct /": 900.0})},
         "growth": {"rounds": 2, "scales": {"1": {"cold_lab_up_seconds": 50.0, "noop_seconds": 9.0, "noop_changed": 0}},
                    "medians": medians_of({"1 app hosts: round_robin /": 700.0, "1 app hosts: direct /": 750.0})},
-        "deployment": {"cold_lab_up_seconds": 91.0, "noop_seconds": 10.0, "noop_changed": 0,
-                       "noop_without_mitogen_seconds": 40.0, "noop_without_mitogen_or_pipelining_seconds": 50.0,
-                       "switch_to_ip_hash_seconds": 20.0,
-                       "switch_back_lb_tag_seconds": 6.0},
+        "config_growth": config_growth_data(),
+        "deployment": {
+            "cold_lab_up_seconds": 91.0,
+            "noop_as_shipped": {"runs_seconds": [20.4, 19.8, 20.0], "median_seconds": 20.0, "changed": 0,
+                                "host_tasks_per_run": [58, 58, 58], "module_parent_process": "/usr/bin/python3"},
+            "noop_mitogen": {"runs_seconds": [7.1, 6.9, 7.0], "median_seconds": 7.0, "changed": 0,
+                             "host_tasks_per_run": [58, 58, 58], "mitogen_version": "0.3.54",
+                             "module_parent_process": "/usr/bin/python3(mitogen:root@vm:1)", "failure": None,
+                             "environment": {}},
+            "noop_without_pipelining": {"runs_seconds": [31.0], "median_seconds": 31.0, "changed": 0,
+                                        "host_tasks_per_run": [58]},
+            "switch_to_ip_hash_seconds": 21.5, "switch_back_lb_tag_seconds": 6.25,
+        },
     }
 
 
-def test_targets_compare_measurements_with_the_issue_bounds() -> None:
-    met = {t["target"].split(" ")[0]: t["met"] for t in bench.compute_targets(report_data())}
-    # cookie 790/800 = 0.9875 ≥ 0.97; lb 800/1000 = 0.8 < 0.85; no-op 10 s ≤ 10; cold 91 s > 90.
-    assert met == {"cookie": True, "lb": False, "no-op": True, "cold": False}
+def targets_of(data: dict[str, Any]) -> dict[str, tuple[str, bool]]:
+    return {t["target"]: (t["measured"], t["met"]) for t in bench.compute_targets(data)}
+
+
+def test_targets_compare_measurements_with_their_bounds() -> None:
+    assert targets_of(report_data()) == {
+        # 790/800 = 0.9875 ≥ 0.97; 800/1000 = 0.8 < 0.85.
+        "cookie ≥ 0.97 × round_robin (`/`, same cookies)": ("0.988", True),
+        "round_robin ≥ 0.85 × direct (`/`)": ("0.800", False),
+        "no-op `site.yml` changed = 0 (as shipped, 3 runs)": ("0", True),
+        "no-op host-tasks ≤ 60 (4-host lab, as shipped)": ("58", True),
+        "cold lab ≤ 90 s": ("91.0 s", False),
+        # At 1000 cookie backends: 20 000 KiB = 20.5 MB; 12.25 + 0.123 s; 11 lines per backend twice.
+        "cookie, 1000 backends: nginx.conf ≤ 1 MB": ("987654 bytes", True),
+        "cookie, 1000 backends: nginx -t ≤ 0.3 s (median of 3)": ("0.123 s", True),
+        "cookie, 1000 backends: nginx master RSS ≤ 64 MB": ("20.5 MB", True),
+        "cookie, 1000 backends: render + nginx -t ≤ 20 s": ("12.37 s", True),
+        "cookie: nginx.conf lines linear in backends (lines per added backend 100→1000 ÷ 10→100 within 1 ± 0.10)":
+            ("1.000 (11.00 → 11.00)", True),
+    }
+
+
+def test_config_targets_fail_beyond_their_bounds() -> None:
+    data = report_data()
+    cookie_1000 = data["config_growth"]["rows"][2]
+    cookie_1000.update(bytes=1_000_001, nginx_t_seconds=0.31, master_rss_kib=62_501, render_seconds=19.8, lines=20190)
+    data["deployment"]["noop_as_shipped"]["host_tasks_per_run"] = [58, 61, 58]
+    data["deployment"]["noop_as_shipped"]["changed"] = 2
+    unmet = {t["target"] for t in bench.compute_targets(data) if not t["met"]}
+    assert {"cookie, 1000 backends: nginx.conf ≤ 1 MB", "cookie, 1000 backends: nginx -t ≤ 0.3 s (median of 3)",
+            "cookie, 1000 backends: nginx master RSS ≤ 64 MB", "cookie, 1000 backends: render + nginx -t ≤ 20 s",
+            "no-op `site.yml` changed = 0 (as shipped, 3 runs)", "no-op host-tasks ≤ 60 (4-host lab, as shipped)"} <= unmet
+    assert any(target.startswith("cookie: nginx.conf lines linear") for target in unmet)  # 21 per backend vs 11
+
+
+def test_lines_per_added_backend_and_linearity() -> None:
+    cookie = bench.config_rows(config_growth_data(), "cookie")
+    assert bench.lines_per_added_backend(cookie) == {100: 11.0, 1000: 11.0}
+    assert bench.linearity(cookie) == 1.0
+    # 10 % more lines per backend on the second step is still within the bound; 12 % is not.
+    cookie[1000]["lines"] = 1290 + round(900 * 11 * 1.1)
+    assert bench.linearity(cookie) == pytest.approx(1.1, abs=0.001)
+    cookie[1000]["lines"] = 1290 + round(900 * 11 * 1.12)
+    data = {"config_growth": {"nginx_t_runs": 3, "rows": list(cookie.values())}}
+    [linear] = [t for t in bench.compute_targets(data) if "linear" in t["target"]]
+    assert not linear["met"]
+
+
+def test_only_targets_measured_in_the_run_are_computed() -> None:
+    targets = bench.compute_targets({"config_growth": config_growth_data()})
+    assert targets and all(t["target"].startswith("cookie") for t in targets)
+    assert bench.compute_targets({}) == []
 
 
 def test_lb_over_direct_pairs_rows_by_label() -> None:
@@ -80,34 +209,88 @@ def test_lb_over_direct_pairs_rows_by_label() -> None:
     assert column("gthread 2x4 (shipped): direct /") is None
 
 
-def test_report_has_every_section_and_the_growth_rows(tmp_path) -> None:
-    data = report_data()
+def written_report(tmp_path: Path, data: dict[str, Any]) -> str:
     data["targets"] = bench.compute_targets(data)
-    data["reading"] = bench.reading(data)
     bench.write_report(data, tmp_path / "b.json", tmp_path / "b.md")
-    text = (tmp_path / "b.md").read_text()
-    for heading in ("## Request path", "## Targets", "## Backend settings", "## Growth", "## Deployment"):
+    assert json.loads((tmp_path / "b.json").read_text())["targets"] == data["targets"]
+    return (tmp_path / "b.md").read_text()
+
+
+def test_report_holds_every_table_with_the_numbers_given(tmp_path: Path) -> None:
+    text = written_report(tmp_path, report_data())
+    for heading in ("## Request path", "## Targets", "## Backend settings", "## Growth", "## Config growth",
+                    "## Deployment"):
         assert heading in text
+    # Request path: rate and both ratio columns.
+    assert "| cookie / | 790 | 1.00 | 2.00 | 0 |  |  | 0.988 | 0.790 |" in text
+    # Growth: the measured size, and the default lab's row from the other sections.
     assert "| 1 | 50.0 | 9.0 | 700 | 750 | 0.933 |" in text
-    assert "| 3 | 91.0 | 10.0 | 800 | 1000 | 0.800 |" in text  # the default lab, from the other sections
-    assert "ranged from 600 req/s (sync x2) to 880 (gthread 2x4 (shipped)), 32 % apart" in text
-    assert "The shipped settings (gthread 2x4) follow" in text
-    assert "new connections and" not in text  # no nginx counters in this report
+    assert "| 3 | 91.0 | 20.0 | 800 | 1000 | 0.800 |" in text
+    # Config growth: lines per added backend since the size before; render + nginx -t.
+    assert "| cookie | 10 | 300 | 12000 |  | 6.50 | 0.050 | 6.55 | 4.1 |" in text
+    assert "| cookie | 1000 | 11190 | 987654 | 11.00 | 12.25 | 0.123 | 12.37 | 20.5 |" in text
+    assert "| round_robin | 1000 | 5100 | 204000 | 5.00 |" in text
+    # Deployment: runs, median, ratio to the as-shipped median, changed, host-tasks, parent process.
+    assert "| 20.4, 19.8, 20.0 | 20.0 | 1.000 | 0 | 58 | `/usr/bin/python3` |" in text
+    assert "| 7.1, 6.9, 7.0 | 7.0 | 0.350 | 0 | 58 | `/usr/bin/python3(mitogen:root@vm:1)` |" in text
+    assert "| 31.0 | 31.0 | 1.550 | 0 | 58 |" in text
+    assert "| 21.5 |" in text and "| 6.25 |" in text
+    # Targets: a missed one is marked.
+    assert "| round_robin ≥ 0.85 × direct (`/`) | 0.800 | **no** |" in text
 
 
-def test_report_shows_nginx_costs_where_they_were_measured(tmp_path) -> None:
+def test_report_marks_a_failed_mitogen_run(tmp_path: Path) -> None:
+    data = report_data()
+    data["deployment"]["noop_mitogen"].update(runs_seconds=[], median_seconds=None, failure="site.yml failed")
+    text = written_report(tmp_path, data)
+    [row] = [line for line in text.splitlines() if line.startswith("| Mitogen 0.3.54 |")]
+    assert "failed" in row and "0.350" not in row
+
+
+def test_report_leaves_out_sections_the_run_did_not_measure(tmp_path: Path) -> None:
+    data = {"command": "tools/bench.py --only-config-growth", "machine": "test", "finished": "now",
+            "wall_seconds": 30.0, "config_growth": config_growth_data()}
+    text = written_report(tmp_path, data)
+    assert "## Config growth" in text and "## Targets" in text
+    for heading in ("## Request path", "## Backend settings", "## Growth", "## Deployment"):
+        assert heading not in text
+
+
+def test_report_shows_nginx_costs_where_they_were_measured(tmp_path: Path) -> None:
     data = report_data()
     settings = data["backend_settings"]["medians"]
     settings["gthread 2x4 (shipped): round_robin /"].update(nginx_us_per_request=52.0, upstream_connects_per_1000=2.0)
-    settings["sync x2: round_robin /"].update(nginx_us_per_request=95.0, upstream_connects_per_1000=1000.0)
-    data["targets"] = bench.compute_targets(data)
-    data["reading"] = bench.reading(data)
-    bench.write_report(data, tmp_path / "b.json", tmp_path / "b.md")
-    text = (tmp_path / "b.md").read_text()
+    text = written_report(tmp_path, data)
     assert "| gthread 2x4 (shipped): round_robin / | 880 | 1.00 | 2.00 | 0 | 52.0 | 2.0 | 0.880 |" in text
     assert "| sync x2: direct / | 900 | 1.00 | 2.00 | 0 |  |  |  |" in text
-    assert "gthread 2x4 (shipped) 2 new connections and 52 µs; sync x2 1000 new connections and 95 µs" in text
-    assert "Counted inside lb1" in text
+
+
+def test_only_config_growth_needs_no_lab(tmp_path: Path, monkeypatch) -> None:
+    def no_lab(*_: Any, **__: Any) -> None:
+        raise AssertionError("--only-config-growth touched the lab")
+
+    monkeypatch.setattr(bench, "config_growth", config_growth_data)
+    for lab_function in ("docker_exec", "install_load_tools", "timed_playbook", "lab_up_cold"):
+        monkeypatch.setattr(bench, lab_function, no_lab)
+    assert bench.main(["--only-config-growth", "--output-dir", str(tmp_path)]) == 0
+    text = (tmp_path / "benchmarks.md").read_text()
+    assert "| cookie | 1000 | 11190 | 987654 | 11.00 |" in text
+    assert "`tools/bench.py --only-config-growth --output-dir" in text
+    # --render-only writes the same tables again from the JSON alone.
+    (tmp_path / "benchmarks.md").unlink()
+    assert bench.main(["--render-only", "--output-dir", str(tmp_path)]) == 0
+    assert (tmp_path / "benchmarks.md").read_text() == text
+
+
+def test_measure_reports_the_median_of_the_nginx_t_runs(tmp_path: Path, monkeypatch) -> None:
+    config = tmp_path / "nginx.conf"
+    config.write_text("events {}\n" * 4)
+    monkeypatch.setattr(nginx_config, "render", lambda directory, count, strategy: (config, 2.5))
+    timings = iter([0.5, 0.1, 0.2])
+    monkeypatch.setattr(nginx_config, "nginx_test", lambda path: (True, next(timings), ""))
+    row = nginx_config.measure(10, "cookie", tmp_path, with_memory=False, nginx_t_runs=3)
+    assert row["nginx_t_seconds"] == 0.2 and row["nginx_t_runs_seconds"] == [0.5, 0.1, 0.2]
+    assert row["lines"] == 4 and row["render_seconds"] == 2.5
 
 
 def test_nginx_cost_per_request_leaves_out_the_client_connections() -> None:
@@ -136,17 +319,6 @@ def test_sync_candidates_run_one_thread() -> None:
         if candidate["vars"]["flask_app_worker_class"] == "sync":
             assert candidate["vars"]["flask_app_threads"] == 1
             assert candidate["label"].startswith("sync x")
-
-
-def test_worker_shape_reading_names_the_shape_for_each_case() -> None:
-    medians = medians_of({
-        "gthread 2x4 (shipped): direct /": 1000.0, "gthread 1x8: direct /": 1080.0,
-        "gthread 2x4 (shipped): one instance alone /": 1050.0, "gthread 1x8: one instance alone /": 870.0})
-    [line] = bench.worker_shape_reading(medians, ["gthread 2x4 (shipped)", "gthread 1x8"])
-    assert "gthread 2x4 (shipped) served 1000 req/s directly and gthread 1x8 1080" in line
-    assert "to itself served 1050 and 870" in line
-    assert "So gthread 2x4 suits an instance that has a host's cores to itself, and gthread 1x8 hosts" in line
-    assert bench.worker_shape_reading(medians_of({}), ["gthread 2x4 (shipped)", "gthread 1x8"]) == []
 
 
 def test_one_instance_comparison_reuses_the_deployed_shape() -> None:

@@ -1,25 +1,33 @@
 #!/usr/bin/env python3
-"""Benchmarks on the container lab: what stickiness costs per request, what a deployment costs, how both grow.
+"""Benchmarks: what stickiness costs per request, what a deployment costs, how both grow.
 
-    make bench        (brings the lab up if needed; about 15 minutes; loopback and lab traffic only)
+    make bench                                   (the container lab; loopback and lab traffic only)
+    .venv/bin/python tools/bench.py --only-config-growth --output-dir /tmp/bench   (no lab needed)
 
 1. Request path: wrk (Debian's, installed in lb1) against the lb on lb1's loopback for every
    strategy, and against the backends directly (one wrk per instance, the same total
-   concurrency) as the ceiling; `/` with returning clients' cookies (the same three pinned
-   clients for every strategy, so Flask does the same work) and `/health`; cookie also with new
-   clients (no cookie). Several interleaved rounds; medians of requests/s and of p50/p99.
+   concurrency); `/` with returning clients' cookies (the same three pinned clients for every
+   strategy) and `/health`; cookie also with new clients (no cookie). Interleaved rounds;
+   medians of requests/s and of p50/p99.
 2. Backend settings: round_robin and direct under each candidate gunicorn worker class,
-   workers x threads and nginx upstream keepalive, to choose the roles' defaults.
-3. Growth: cold converge, no-op converge and throughput with 1 and 6 app hosts (3 is step 4).
-4. Deployment: site.yml on fresh lab hosts (cold, image cached), a no-op re-run with each of
-   Ansible's speed-ups taken away in turn, a strategy switch. Leaves the default 3-host lab up.
+   workers x threads and nginx upstream keepalive.
+3. Growth: cold converge, no-op converge and throughput with 1 and 6 app hosts (3 is step 5).
+4. Config growth: the nginx_lb role's nginx.conf for 10, 100 and 1000 made-up backends
+   (tools/nginx_config.py, on this machine): lines, bytes, render and `nginx -t` seconds,
+   nginx master's memory.
+5. Deployment: site.yml on fresh lab hosts (cold), no-op re-runs as shipped and with Mitogen
+   (interleaved), one without pipelining, a strategy switch and back. Leaves the default
+   3-host cookie lab up.
 
-Writes docs/benchmarks.json (every run) and docs/benchmarks.md (medians, ratios, targets).
+Writes <output-dir>/benchmarks.json (every sample) and benchmarks.md (what was run, tables,
+medians, ratios, targets), for what this run measured and nothing else.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.metadata
+import importlib.util
 import json
 import os
 import platform
@@ -27,11 +35,14 @@ import re
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any, NamedTuple
 
 import yaml  # PyYAML, installed with Ansible in the project's venv
+
+import nginx_config  # tools/nginx_config.py
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 TOOLS_DIR = PROJECT_DIR / "tools"
@@ -39,11 +50,16 @@ LB = "stickylab-lab-lb1"
 APPS = [f"stickylab-lab-app{n}" for n in (1, 2, 3)]
 LAB_SCALE = len(APPS)
 STRATEGIES = ["round_robin", "least_conn", "ip_hash", "consistent_hash", "cookie"]
-ANSIBLE_PLAYBOOK = str(Path(sys.executable).parent / "ansible-playbook")
+ANSIBLE_BIN = Path(sys.executable).parent
 LAB_INVENTORY = str(PROJECT_DIR / "inventories" / "lab")
 # nginx on lb1's loopback, as wrk in lb1 reaches it. The port is spelled out: the minimal lab
 # image has no /etc/services for wrk to look "http" up in.
 LB_URL = "http://127.0.0.1:80"
+NOOP_RUNS = 3
+CONFIG_GROWTH_BACKENDS = [10, 100, 1000]
+CONFIG_GROWTH_STRATEGIES = ["cookie", "round_robin"]
+NGINX_T_RUNS = 3
+MB = 1_000_000  # the targets' megabyte, in bytes
 
 # Each wrk request carries one of the pinned clients' cookies, in turn.
 WRK_COOKIES_LUA = """
@@ -73,10 +89,16 @@ def docker_exec(container: str, *command: str) -> str:
     return run(["docker", "exec", container, *command]).stdout
 
 
+# --- Ansible runs -------------------------------------------------------------------------------
+
 class PlaybookRun(NamedTuple):
     seconds: float
     changed: int  # sum of changed= over the recap
     host_tasks: int  # sum of ok= and skipped=: every task each host went through
+
+
+class PlaybookFailed(Exception):
+    """An ansible-playbook run that did not succeed; the message ends with its output's tail."""
 
 
 def recap_totals(output: str) -> tuple[int, int]:
@@ -85,16 +107,47 @@ def recap_totals(output: str) -> tuple[int, int]:
     return sum(int(c) for _, c, _ in recap), sum(int(ok) + int(skipped) for ok, _, skipped in recap)
 
 
-def timed_playbook(*arguments: str, environment: dict[str, str] | None = None) -> PlaybookRun:
+def ansible_environment(extra: dict[str, str] | None) -> dict[str, str]:
+    return {**os.environ, "ANSIBLE_NOCOLOR": "1", **(extra or {})}
+
+
+def timed_playbook(*arguments: str, environment: dict[str, str] | None = None,
+                   inventories: tuple[str, ...] = (LAB_INVENTORY,)) -> PlaybookRun:
     """site.yml on the lab: its wall time and recap."""
+    inventory_options = [option for inventory in inventories for option in ("-i", inventory)]
     started = time.monotonic()
-    result = subprocess.run([ANSIBLE_PLAYBOOK, "-i", LAB_INVENTORY, "site.yml", *arguments],
-                            cwd=PROJECT_DIR, capture_output=True, text=True,
-                            env={**os.environ, "ANSIBLE_NOCOLOR": "1", **(environment or {})})
+    result = subprocess.run([str(ANSIBLE_BIN / "ansible-playbook"), *inventory_options, "site.yml", *arguments],
+                            cwd=PROJECT_DIR, capture_output=True, text=True, env=ansible_environment(environment))
     seconds = time.monotonic() - started
     if result.returncode != 0:
-        sys.exit(f"site.yml {' '.join(arguments)} failed:\n{result.stdout[-3000:]}")
+        raise PlaybookFailed(f"site.yml {' '.join(arguments)} failed (rc {result.returncode}):\n"
+                             f"{result.stdout[-3000:]}{result.stderr[-1000:]}")
     return PlaybookRun(round(seconds, 1), *recap_totals(result.stdout))
+
+
+def noop_summary(runs: list[PlaybookRun]) -> dict[str, Any]:
+    """What the report shows of a set of no-op runs of one configuration."""
+    seconds = [run.seconds for run in runs]
+    return {"runs_seconds": seconds, "median_seconds": statistics.median(seconds) if seconds else None,
+            "changed": sum(run.changed for run in runs), "host_tasks_per_run": [run.host_tasks for run in runs]}
+
+
+def module_parent_process(environment: dict[str, str] | None = None,
+                          inventories: tuple[str, ...] = (LAB_INVENTORY,)) -> str:
+    """The command line of the process a module runs under on lb1: `/usr/bin/python3` when each
+    task starts its own Python, `python3(mitogen:...)` when Mitogen's interpreter runs it."""
+    inventory_options = [option for inventory in inventories for option in ("-i", inventory)]
+    result = subprocess.run([str(ANSIBLE_BIN / "ansible"), *inventory_options, "lb1", "--one-line",
+                             "-m", "ansible.builtin.shell", "-a", r"tr '\0' ' ' < /proc/$PPID/cmdline"],
+                            cwd=PROJECT_DIR, capture_output=True, text=True, env=ansible_environment(environment))
+    return parse_module_parent(result.stdout) or f"(ad-hoc run failed, rc {result.returncode}: " \
+        f"{(result.stdout + result.stderr).strip()[-300:]})"
+
+
+def parse_module_parent(one_line_output: str) -> str | None:
+    """The stdout of `ansible --one-line ... -m shell`: `lb1 | CHANGED | rc=0 | (stdout) <text>`."""
+    match = re.search(r"\| rc=0 \| \(stdout\) (.*)$", one_line_output, re.MULTILINE)
+    return match.group(1).strip() if match else None
 
 
 def lab_up_cold(scale: int, strategy: str = "cookie") -> float:
@@ -110,8 +163,35 @@ def lab_up_cold(scale: int, strategy: str = "cookie") -> float:
 
 def switch(strategy: str) -> float:
     """Only nginx changes: the lb play on the lb hosts (the preflight play still checks everything)."""
-    return timed_playbook("--tags", "lb", "--limit", "lb", "-e", f"strategy={strategy}")[0]
+    return timed_playbook("--tags", "lb", "--limit", "lb", "-e", f"nginx_lb_strategy={strategy}").seconds
 
+
+# --- Mitogen, the documented opt-in (docs/operations.md) ----------------------------------------
+
+def mitogen_strategy_dir() -> Path | None:
+    """ansible_mitogen/plugins/strategy of the venv's Mitogen (`make bench` installs it), or None."""
+    spec = importlib.util.find_spec("ansible_mitogen")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    return Path(list(spec.submodule_search_locations)[0]) / "plugins" / "strategy"
+
+
+def mitogen_environment(strategy_dir: Path) -> dict[str, str]:
+    return {"ANSIBLE_STRATEGY_PLUGINS": str(strategy_dir), "ANSIBLE_STRATEGY": "mitogen_linear"}
+
+
+def write_connection_overlay(directory: Path) -> tuple[str, ...]:
+    """An inventory that adds no hosts, only `ansible_connection: docker` for group all, given
+    after the lab's: Mitogen takes over connections by their short names only, and the lab names
+    `community.docker.docker`. A second source rather than a copy of inventories/lab keeps
+    inventory_dir, and so the lab's generated secrets, where they are. Returns the -i sources."""
+    (directory / "group_vars").mkdir(parents=True, exist_ok=True)
+    (directory / "group_vars" / "all.yml").write_text("---\nansible_connection: docker\n")
+    (directory / "hosts.yml").write_text("---\n# No hosts: only group_vars/all.yml beside it.\nall: {}\n")
+    return (LAB_INVENTORY, str(directory))
+
+
+# --- wrk ------------------------------------------------------------------------------------------
 
 def parse_wrk(output: str) -> dict[str, Any]:
     def latency_ms(label: str) -> float | None:
@@ -259,6 +339,8 @@ class Sampler:
                 "samples": self.samples, "medians": self.medians()}
 
 
+# --- the sections -----------------------------------------------------------------------------
+
 def request_path(cookies: list[str], rounds: int, seconds: int, connections: int) -> dict[str, Any]:
     sampler = Sampler(connections, seconds)
     direct = [f"http://{app}:5001" for app in APPS]
@@ -342,15 +424,15 @@ def backend_settings(cookies: list[str], rounds: int, seconds: int, connections:
         scope = () if wanted != app_settings else ("--tags", "lb", "--limit", "lb")
         app_settings = wanted
         deploy_seconds[setting["label"]] = timed_playbook(
-            *scope, "-e", "strategy=round_robin", "-e", json.dumps(setting["vars"]))[0]
+            *scope, "-e", "nginx_lb_strategy=round_robin", "-e", json.dumps(setting["vars"])).seconds
         for _ in range(rounds):
             sampler.lb_and_direct(setting["label"], APPS, cookies)
-    # Three instances on two cores say little about an instance with a host to itself: the last
-    # worker shape still deployed and the shipped one again, each on app1 alone, the others idle.
+    # Three instances on two cores are not one instance with a host to itself: the last worker
+    # shape still deployed and the shipped one again, each on app1 alone, the others idle.
     for setting in shapes_for_one_instance(candidates, last_deployed=candidates[-1]):
         stage(f"backend settings, one instance alone: {setting['label']}")
         if setting is not candidates[-1]:
-            timed_playbook("-e", "strategy=round_robin", "-e", json.dumps(setting["vars"]))
+            timed_playbook("-e", "nginx_lb_strategy=round_robin", "-e", json.dumps(setting["vars"]))
         for _ in range(rounds):
             sampler.sample(f"{setting['label']}: one instance alone /", [f"http://{APPS[0]}:5001/"], cookies)
     return sampler.report(rounds=rounds, settings=candidates, deploy_seconds=deploy_seconds)
@@ -373,43 +455,148 @@ def growth(cookies: list[str], scales: list[int], rounds: int, seconds: int, con
         stage(f"growth: {scale} app host(s), fresh lab hosts")
         cold = lab_up_cold(scale, strategy="round_robin")
         install_load_tools()
-        noop, changed, _ = timed_playbook("-e", "strategy=round_robin")
+        noop = timed_playbook("-e", "nginx_lb_strategy=round_robin")
         apps = [f"stickylab-lab-app{n}" for n in range(1, scale + 1)]
         for _ in range(rounds):
             sampler.lb_and_direct(f"{scale} app hosts", apps, cookies)
-        results[str(scale)] = {"cold_lab_up_seconds": cold, "noop_seconds": noop, "noop_changed": changed}
+        results[str(scale)] = {"cold_lab_up_seconds": cold, "noop_seconds": noop.seconds, "noop_changed": noop.changed}
     return {"scales": results, **sampler.report(rounds=rounds)}
 
 
-def deployment() -> dict[str, Any]:
+def config_growth() -> dict[str, Any]:
+    """tools/nginx_config.py's measure() for every size and strategy: one render each."""
+    rows = []
+    for strategy in CONFIG_GROWTH_STRATEGIES:
+        for count in CONFIG_GROWTH_BACKENDS:
+            stage(f"config growth: {strategy}, {count} backends (render, nginx -t x{NGINX_T_RUNS}, start for RSS)")
+            with tempfile.TemporaryDirectory(prefix="stickylab-nginx-") as scratch:
+                rows.append(nginx_config.measure(count, strategy, Path(scratch), nginx_t_runs=NGINX_T_RUNS))
+    return {"nginx": host_nginx_version(), "nginx_t_runs": NGINX_T_RUNS, "rows": rows}
+
+
+def host_nginx_version() -> str:
+    said = subprocess.run([nginx_config.NGINX, "-v"], capture_output=True, text=True).stderr
+    return said.strip().rsplit("/", 1)[-1]
+
+
+def deployment(mitogen_dir: Path) -> dict[str, Any]:
+    """Cold lab, no-op re-runs (as shipped and with Mitogen, interleaved; one without
+    pipelining), a strategy switch and back."""
     results: dict[str, Any] = {}
-    stage(f"deployment: {LAB_SCALE} app hosts, fresh lab hosts (image cached), cold site.yml")
+    stage(f"deployment: {LAB_SCALE} app hosts, fresh lab hosts, cold site.yml")
     results["cold_lab_up_seconds"] = lab_up_cold(LAB_SCALE)
-    stage("deployment: no-op re-runs (3 as shipped), then with Ansible's speed-ups taken away one by one")
-    noop_runs = [timed_playbook() for _ in range(3)]
-    results["noop_runs_seconds"] = [run.seconds for run in noop_runs]
-    results["noop_seconds"] = statistics.median(results["noop_runs_seconds"])
-    results["noop_changed"] = sum(run.changed for run in noop_runs)
-    results["noop_host_tasks"] = noop_runs[0].host_tasks
-    stock = {"ANSIBLE_STRATEGY": "linear"}
-    results["noop_without_mitogen_seconds"] = timed_playbook(environment=stock)[0]
-    results["noop_without_mitogen_or_pipelining_seconds"] = timed_playbook(
-        environment={**stock, "ANSIBLE_PIPELINING": "False"})[0]
-    stage("deployment: strategy switch (whole site.yml) and back")
-    results["switch_to_ip_hash_seconds"] = timed_playbook("-e", "strategy=ip_hash")[0]
+    mitogen = mitogen_environment(mitogen_dir)
+    with tempfile.TemporaryDirectory(prefix="stickylab-mitogen-") as overlay:
+        mitogen_inventories = write_connection_overlay(Path(overlay))
+        stage("deployment: which process runs a module on lb1, as shipped and with Mitogen")
+        shipped_parent = module_parent_process()
+        mitogen_parent = module_parent_process(mitogen, mitogen_inventories)
+        shipped_runs: list[PlaybookRun] = []
+        mitogen_runs: list[PlaybookRun] = []
+        mitogen_failure = None
+        for number in range(1, NOOP_RUNS + 1):
+            stage(f"deployment: no-op site.yml {number} of {NOOP_RUNS}, as shipped then with Mitogen")
+            shipped_runs.append(timed_playbook())
+            if mitogen_failure is None:
+                try:
+                    mitogen_runs.append(timed_playbook(environment=mitogen, inventories=mitogen_inventories))
+                except PlaybookFailed as failure:
+                    mitogen_failure = str(failure)
+    results["noop_as_shipped"] = {**noop_summary(shipped_runs), "module_parent_process": shipped_parent}
+    results["noop_mitogen"] = {**noop_summary(mitogen_runs), "module_parent_process": mitogen_parent,
+                               "mitogen_version": importlib.metadata.version("mitogen"),
+                               "environment": mitogen,
+                               "failure": mitogen_failure}
+    stage("deployment: no-op site.yml without pipelining")
+    results["noop_without_pipelining"] = noop_summary([timed_playbook(environment={"ANSIBLE_PIPELINING": "False"})])
+    stage("deployment: strategy switch (whole site.yml) and back (lb play only)")
+    results["switch_to_ip_hash_seconds"] = timed_playbook("-e", "nginx_lb_strategy=ip_hash").seconds
     results["switch_back_lb_tag_seconds"] = switch("cookie")
     return results
 
+
+# --- ratios and targets -------------------------------------------------------------------------
 
 def ratio(medians: dict[str, Any], a: str, b: str) -> float:
     return round(medians[a]["requests_per_second"] / medians[b]["requests_per_second"], 3)
 
 
+def config_rows(growth_data: dict[str, Any], strategy: str) -> dict[int, dict[str, Any]]:
+    """The config-growth rows of one strategy, by number of backends."""
+    return {row["backends"]: row for row in growth_data["rows"] if row["strategy"] == strategy}
+
+
+def lines_per_added_backend(rows: dict[int, dict[str, Any]]) -> dict[int, float]:
+    """For each size after the smallest: lines added per backend since the size before it."""
+    sizes = sorted(rows)
+    return {larger: round((rows[larger]["lines"] - rows[smaller]["lines"]) / (larger - smaller), 3)
+            for smaller, larger in zip(sizes, sizes[1:])}
+
+
+def linearity(rows: dict[int, dict[str, Any]]) -> float:
+    """Lines per added backend over the last step ÷ over the first: 1.0 when lines grow linearly."""
+    steps = lines_per_added_backend(rows)
+    first, last = steps[min(steps)], steps[max(steps)]
+    return round(last / first, 3)
+
+
+def target(text: str, measured: str, met: bool) -> dict[str, Any]:
+    return {"target": text, "measured": measured, "met": met}
+
+
+def compute_targets(data: dict[str, Any]) -> list[dict[str, Any]]:
+    """Every target whose figures this run measured."""
+    targets = []
+    path = data.get("request_path")
+    if path:
+        cookie_vs_rr = ratio(path["medians"], "cookie /", "round_robin /")
+        rr_vs_direct = ratio(path["medians"], "round_robin /", "direct /")
+        targets += [
+            target("cookie ≥ 0.97 × round_robin (`/`, same cookies)", f"{cookie_vs_rr:.3f}", cookie_vs_rr >= 0.97),
+            target("round_robin ≥ 0.85 × direct (`/`)", f"{rr_vs_direct:.3f}", rr_vs_direct >= 0.85),
+        ]
+    deploy = data.get("deployment")
+    if deploy:
+        shipped = deploy["noop_as_shipped"]
+        host_tasks = max(shipped["host_tasks_per_run"])
+        targets += [
+            target(f"no-op `site.yml` changed = 0 (as shipped, {len(shipped['runs_seconds'])} runs)",
+                   str(shipped["changed"]), shipped["changed"] == 0),
+            target(f"no-op host-tasks ≤ 60 ({LAB_SCALE + 1}-host lab, as shipped)", str(host_tasks), host_tasks <= 60),
+            target("cold lab ≤ 90 s", f"{deploy['cold_lab_up_seconds']} s", deploy["cold_lab_up_seconds"] <= 90),
+        ]
+    config = data.get("config_growth")
+    if config:
+        cookie = config_rows(config, "cookie")
+        largest = cookie[max(cookie)]
+        n = largest["backends"]
+        rss_bytes = largest["master_rss_kib"] * 1024
+        render_and_validate = round(largest["render_seconds"] + largest["nginx_t_seconds"], 2)
+        straightness = linearity(cookie)
+        steps = lines_per_added_backend(cookie)
+        sizes = sorted(cookie)
+        targets += [
+            target(f"cookie, {n} backends: nginx.conf ≤ 1 MB", f"{largest['bytes']} bytes", largest["bytes"] <= MB),
+            target(f"cookie, {n} backends: nginx -t ≤ 0.3 s (median of {config['nginx_t_runs']})",
+                   f"{largest['nginx_t_seconds']:.3f} s", largest["nginx_t_seconds"] <= 0.3),
+            target(f"cookie, {n} backends: nginx master RSS ≤ 64 MB", f"{rss_bytes / MB:.1f} MB", rss_bytes <= 64 * MB),
+            target(f"cookie, {n} backends: render + nginx -t ≤ 20 s", f"{render_and_validate} s",
+                   render_and_validate <= 20),
+            target(f"cookie: nginx.conf lines linear in backends (lines per added backend {sizes[-2]}→{sizes[-1]} "
+                   f"÷ {sizes[0]}→{sizes[1]} within 1 ± 0.10)",
+                   f"{straightness:.3f} ({' → '.join(f'{steps[size]:.2f}' for size in sorted(steps))})",
+                   abs(straightness - 1) <= 0.10),
+        ]
+    return targets
+
+
+# --- the report ---------------------------------------------------------------------------------
+
 def median_table(medians: dict[str, Any], columns: list[tuple[str, Any]]) -> list[str]:
     """A markdown table of wrk medians with extra ratio columns, each a (title, name → ratio) pair.
 
     Rows through nginx also show nginx's CPU time per request and its new upstream connections
-    per 1000 requests (both read inside lb1, so they do not depend on the machine's load)."""
+    per 1000 requests, both counted inside lb1."""
     def cost(m: dict[str, Any], key: str) -> str:
         return f"{m[key]:.1f}" if key in m else ""
 
@@ -432,264 +619,197 @@ def lb_over_direct(medians: dict[str, Any]) -> Any:
     return column
 
 
-def compute_targets(data: dict[str, Any]) -> list[dict[str, Any]]:
-    medians = data["request_path"]["medians"]
-    cookie_vs_rr = ratio(medians, "cookie /", "round_robin /")
-    lb_vs_direct = ratio(medians, "round_robin /", "direct /")
-    targets = [
-        {"target": "cookie ≥ 0.97 × round_robin (same cookies, `/`)", "measured": f"{cookie_vs_rr:.3f}",
-         "met": cookie_vs_rr >= 0.97},
-        {"target": "lb (round_robin) ≥ 0.85 × direct (`/`, request-path table)", "measured": f"{lb_vs_direct:.3f}",
-         "met": lb_vs_direct >= 0.85},
-    ]
-    deploy = data.get("deployment") or {}
-    if deploy:
-        targets += [
-            {"target": f"no-op re-run ≤ 10 s ({LAB_SCALE + 1}-host lab)", "measured": f"{deploy['noop_seconds']} s",
-             "met": deploy["noop_seconds"] <= 10},
-            {"target": "cold lab ≤ 90 s", "measured": f"{deploy['cold_lab_up_seconds']} s",
-             "met": deploy["cold_lab_up_seconds"] <= 90},
-        ]
-    return targets
-
-
-def write_report(data: dict[str, Any], json_path: Path, markdown_path: Path) -> None:
-    json_path.write_text(json.dumps(data, indent=2) + "\n")
-    path = data["request_path"]
+def request_path_section(path: dict[str, Any]) -> list[str]:
     medians = path["medians"]
 
-    def versus(endpoint_base: str) -> Any:
+    def versus(base: str) -> Any:
         def column(name: str) -> float:
             endpoint = "/health" if name.endswith("/health") else "/"
-            return ratio(medians, name, f"{endpoint_base} {endpoint}")
+            return ratio(medians, name, f"{base} {endpoint}")
         return column
 
-    lines = [
-        "# Benchmarks",
-        "",
-        f"Written by `make bench` ({data['finished']}, {data['wall_seconds'] / 60:.1f} minutes) on "
-        f"{data['machine']}. Raw samples: `docs/benchmarks.json`. Every wrk figure is a median of "
-        "interleaved rounds; these machines are noisy, so read the ratios, not the absolute rates.",
-        "",
+    return [
         "## Request path",
         "",
         f"wrk in `lb1` against nginx on `lb1`'s loopback (`-c{path['connections']} -d{path['seconds']}s`, "
-        f"{path['rounds']} rounds), three app hosts with one gunicorn instance each and the roles' "
-        f"shipped settings ({path.get('settings', 'see the roles defaults')}). `/` carries "
-        "the cookies of three returning clients (one pinned to each backend) for every strategy, so "
-        "Flask does identical work; `direct` is one wrk per instance from `lb1`, the same total "
-        "concurrency, no nginx.",
+        f"{path['rounds']} interleaved rounds, medians), three app hosts with one gunicorn instance each, "
+        f"the roles' shipped settings ({path.get('settings', '')}); each strategy deployed with "
+        "`site.yml --tags lb --limit lb -e nginx_lb_strategy=<strategy>`. `/` carries the cookies of three "
+        "returning clients (one pinned to each backend) for every strategy; `cookie / (new clients)` "
+        "carries none. `direct`: one wrk per instance from `lb1`, the same total connections, no nginx.",
         "",
         *median_table(medians, [("÷ round_robin", versus("round_robin")), ("÷ direct", versus("direct"))]),
-        "",
+    ]
+
+
+def targets_section(targets: list[dict[str, Any]]) -> list[str]:
+    return [
         "## Targets",
         "",
         "| target | measured | met |",
         "|---|---|---|",
-        *[f"| {t['target']} | {t['measured']} | {'yes' if t['met'] else '**no**'} |" for t in data["targets"]],
+        *[f"| {t['target']} | {t['measured']} | {'yes' if t['met'] else '**no**'} |" for t in targets],
     ]
-    settings = data.get("backend_settings")
-    if settings:
-        lines += [
-            "",
-            "## Backend settings (how the shipped defaults were chosen)",
-            "",
-            "Each candidate deployed with `site.yml -e strategy=round_robin -e '<vars>'` (the whole "
-            "playbook when gunicorn's settings change, instances restarted one at a time; `--tags lb "
-            f"--limit lb` when only nginx's do), then {settings['rounds']} rounds of round_robin through nginx "
-            f"and direct, `/` with the same cookies (`-c{settings['connections']} -d{settings['seconds']}s`).",
-            "",
-            *median_table(settings["medians"], [("lb ÷ direct", lb_over_direct(settings["medians"]))]),
-        ]
-    grown = data.get("growth")
-    if grown:
-        deploy = data.get("deployment") or {}
-        rows = dict(grown["scales"])
-        if deploy:
-            rows[str(LAB_SCALE)] = {"cold_lab_up_seconds": deploy["cold_lab_up_seconds"],
-                                    "noop_seconds": deploy["noop_seconds"], "noop_changed": deploy["noop_changed"]}
-        lines += [
-            "",
-            "## Growth",
-            "",
-            f"Fresh lab hosts for each size (`make lab SCALE=N`: containers, systemd, cold `site.yml`), "
-            f"a no-op re-run, then {grown['rounds']} rounds of round_robin and direct on `/`. The "
-            f"{LAB_SCALE}-host row's deployment numbers come from the deployment section; its request "
-            "rates from the request-path table.",
-            "",
-            "| app hosts | cold `make lab` s | no-op `site.yml` s | round_robin req/s | direct req/s | lb ÷ direct |",
-            "|---:|---:|---:|---:|---:|---:|",
-        ]
-        for scale in sorted(rows, key=int):
-            row = rows[scale]
-            rr = grown["medians"].get(f"{scale} app hosts: round_robin /") or (medians["round_robin /"] if int(scale) == LAB_SCALE else None)
-            direct = grown["medians"].get(f"{scale} app hosts: direct /") or (medians["direct /"] if int(scale) == LAB_SCALE else None)
-            rates = (f"{rr['requests_per_second']:.0f} | {direct['requests_per_second']:.0f} | "
-                     f"{rr['requests_per_second'] / direct['requests_per_second']:.3f}") if rr and direct else " | | "
-            lines.append(f"| {scale} | {row['cold_lab_up_seconds']} | {row['noop_seconds']} | {rates} |")
-        lines += [
-            "",
-            "Share of clients that move when a fourth backend joins three (254 clients, one per /24; "
-            "measured with `tools/sticky_probe.py --remap-baseline` by the `failover` scenario on "
-            "every `make test`, which asserts the bounds): `ip_hash` 75.2 % (to every backend), "
-            "`consistent_hash` 31.5 % (all to the new backend), `cookie` 0 %.",
-        ]
-    deploy = data.get("deployment")
+
+
+def backend_settings_section(settings: dict[str, Any]) -> list[str]:
+    return [
+        "## Backend settings",
+        "",
+        "Each candidate deployed with `site.yml -e nginx_lb_strategy=round_robin -e '<vars>'` (the whole "
+        "playbook when gunicorn's settings change; `--tags lb --limit lb` when only nginx's do), then "
+        f"{settings['rounds']} rounds of round_robin through nginx and direct, `/` with the same cookies "
+        f"(`-c{settings['connections']} -d{settings['seconds']}s`). `one instance alone`: wrk against app1 "
+        "only.",
+        "",
+        *median_table(settings["medians"], [("lb ÷ direct", lb_over_direct(settings["medians"]))]),
+    ]
+
+
+def growth_section(grown: dict[str, Any], data: dict[str, Any]) -> list[str]:
+    """Rows per number of app hosts; the default lab's row from the other sections of this run."""
+    rows = dict(grown["scales"])
+    deploy, path = data.get("deployment"), data.get("request_path")
     if deploy:
-        lines += [
-            "",
-            f"## Deployment ({LAB_SCALE + 1}-host container lab, `docker exec` connection)",
-            "",
-            "| run | seconds |",
-            "|---|---:|",
-            f"| `make lab` on fresh hosts (containers started, systemd up, cold `site.yml`; image cached) | {deploy['cold_lab_up_seconds']} |",
-            f"| no-op `site.yml`, as shipped: Mitogen + pipelining, median of {noop_runs(deploy)} "
-            f"(changed={deploy['noop_changed']}, {deploy.get('noop_host_tasks', '?')} host-tasks a run) | {deploy['noop_seconds']} |",
-            f"| no-op `site.yml` without Mitogen (`ANSIBLE_STRATEGY=linear`), pipelining on | {deploy['noop_without_mitogen_seconds']} |",
-            f"| no-op `site.yml` without Mitogen and without pipelining | {deploy['noop_without_mitogen_or_pipelining_seconds']} |",
-            f"| `site.yml -e strategy=ip_hash` on the running cookie lab | {deploy['switch_to_ip_hash_seconds']} |",
-            f"| `site.yml --tags lb --limit lb -e strategy=cookie` (back) | {deploy['switch_back_lb_tag_seconds']} |",
-        ]
-    lines += ["", "## Reading", "", *data["reading"], ""]
-    markdown_path.write_text("\n".join(lines))
-
-
-def noop_runs(deploy: dict[str, Any]) -> str:
-    """`3 runs: 7.4, 7.6, 7.5 s` (older reports measured one run)."""
-    runs = deploy.get("noop_runs_seconds") or [deploy["noop_seconds"]]
-    return f"{len(runs)} run{'s' if len(runs) > 1 else ''}: " + ", ".join(f"{r}" for r in runs) + " s"
-
-
-def spread(samples: list[dict[str, Any]]) -> float:
-    """(highest - lowest) / median of one case's request rates over its rounds, in %."""
-    rates = [sample["requests_per_second"] for sample in samples]
-    return round(100 * (max(rates) - min(rates)) / statistics.median(rates))
-
-
-def nginx_share(row: dict[str, Any], cpus: int) -> str:
-    """` nginx itself spent 92 µs of CPU per request: at 1192 req/s, 5 % of the machine's 2 CPUs.`"""
-    if "nginx_us_per_request" not in row:
-        return ""
-    share = row["nginx_us_per_request"] * row["requests_per_second"] / 1e6 / cpus
-    return (f" nginx itself spent {row['nginx_us_per_request']:.0f} µs of CPU per request: at "
-            f"{row['requests_per_second']:.0f} req/s, {100 * share:.0f} % of the machine's "
-            f"{cpus} CPUs, taken from the backends.")
-
-
-def balancing_note(medians: dict[str, Any]) -> str:
-    """When least_conn beat round_robin: part of the gap is where requests go, not nginx's cost."""
-    if "least_conn /" not in medians or ratio(medians, "least_conn /", "round_robin /") <= 1:
-        return ""
-    return (f" least_conn, which sends each request to the instance with the fewest in flight, reached "
-            f"{ratio(medians, 'least_conn /', 'direct /'):.3f} of direct: part of round_robin's gap is that "
-            "it keeps sending to an instance that is momentarily behind on the shared cores.")
-
-
-def backend_settings_reading(settings: dict[str, Any]) -> list[str]:
-    """What the backend-settings table says, and why the shipped settings are the shipped ones."""
-    m = settings["medians"]
-    labels = [candidate["label"] for candidate in settings["settings"]]
-    through_lb = {label: m[f"{label}: round_robin /"] for label in labels if f"{label}: round_robin /" in m}
-    rate = {label: row["requests_per_second"] for label, row in through_lb.items()}
-    best, worst = max(rate, key=rate.get), min(rate, key=rate.get)
+        rows[str(LAB_SCALE)] = {"cold_lab_up_seconds": deploy["cold_lab_up_seconds"],
+                                "noop_seconds": deploy["noop_as_shipped"]["median_seconds"]}
     lines = [
-        f"- Backend settings: through nginx the candidates ranged from {rate[worst]:.0f} req/s ({worst}) to "
-        f"{rate[best]:.0f} ({best}), {100 * (1 - rate[worst] / rate[best]):.0f} % apart, of the order of this "
-        "machine's run-to-run noise: one run does not rank them by rate."]
-    if all("upstream_connects_per_1000" in row for row in through_lb.values()):
-        connects = "; ".join(f"{label} {row['upstream_connects_per_1000']:.0f} new connections and "
-                             f"{row['nginx_us_per_request']:.0f} µs" for label, row in through_lb.items())
-        lines.append(
-            "- Counted inside lb1: per 1000 requests through nginx, the new connections it opened to the "
-            f"backends, and nginx's CPU time per request — {connects}. The first count does not depend on "
-            "the machine's load (a reload empties nginx's keepalive cache, so a few connections are "
-            "always new); the CPU time does, less than the rates but by some 10 %. A sync worker closes "
-            "every connection after one request, so upstream keepalive cannot help it; with threaded "
-            "workers nginx reuses a connection as long as its keepalive cache holds one per request in "
-            "flight in that nginx worker, and every connection opened beyond it costs nginx and the "
-            "backend a TCP handshake and teardown.")
-    lines += worker_shape_reading(m, labels)
-    lines.append(
-        f"- The shipped settings ({labels[0].replace(' (shipped)', '')}) follow from those reasons rather "
-        "than from the rate ranking: threaded workers so nginx can keep its upstream connections, two "
-        "workers so one instance can use both cores where one worker is bound by Python's GIL, and an "
-        "upstream keepalive cache larger than the concurrent requests one nginx worker carries here.")
+        "## Growth",
+        "",
+        "Fresh lab hosts for each size (`tools/labctl.py up --strategy round_robin --scale N`), a no-op "
+        f"`site.yml -e nginx_lb_strategy=round_robin`, then {grown['rounds']} rounds of round_robin and "
+        f"direct on `/`. The {LAB_SCALE}-host row: cold lab and no-op median from the deployment section, "
+        "request rates from the request-path table.",
+        "",
+        "| app hosts | cold lab s | no-op `site.yml` s | round_robin req/s | direct req/s | round_robin ÷ direct |",
+        "|---:|---:|---:|---:|---:|---:|",
+    ]
+    for scale in sorted(rows, key=int):
+        medians = grown["medians"]
+        rr = medians.get(f"{scale} app hosts: round_robin /")
+        direct = medians.get(f"{scale} app hosts: direct /")
+        if int(scale) == LAB_SCALE and path:
+            rr, direct = path["medians"]["round_robin /"], path["medians"]["direct /"]
+        rates = (f"{rr['requests_per_second']:.0f} | {direct['requests_per_second']:.0f} | "
+                 f"{rr['requests_per_second'] / direct['requests_per_second']:.3f}") if rr and direct else " | | "
+        lines.append(f"| {scale} | {rows[scale]['cold_lab_up_seconds']} | {rows[scale]['noop_seconds']} | {rates} |")
     return lines
 
 
-def worker_shape_reading(m: dict[str, Any], labels: list[str]) -> list[str]:
-    """The shipped worker shape against another, with three instances on the cores and with one alone."""
-    alone = {label: m[f"{label}: one instance alone /"]["requests_per_second"]
-             for label in labels if f"{label}: one instance alone /" in m}
-    other = next((label for label in alone if label != labels[0]), None)
-    if labels[0] not in alone or other is None:
-        return []
-    shared = {label: m[f"{label}: direct /"]["requests_per_second"] for label in (labels[0], other)}
-    winner_shared = max(shared, key=shared.get)
-    winner_alone = max(alone, key=alone.get)
-    def shape(label: str) -> str:  # "gthread 2x4, keepalive 64 (shipped)" -> "gthread 2x4"
-        return label.split(",")[0].replace(" (shipped)", "")
-
-    line = (f"- Worker shape: with three instances sharing the machine's cores, {shape(labels[0])} (shipped) "
-            f"served {shared[labels[0]]:.0f} req/s directly and {shape(other)} {shared[other]:.0f}; one "
-            f"instance with the cores to itself served {alone[labels[0]]:.0f} and {alone[other]:.0f}.")
-    if winner_shared != winner_alone:
-        line += (f" So {shape(winner_alone)} suits an instance that has a host's cores to itself, and "
-                 f"{shape(winner_shared)} hosts that run more instances than they have cores (set "
-                 "flask_app_workers and flask_app_threads for them).")
-    return [line]
-
-
-def reading(data: dict[str, Any]) -> list[str]:
-    path = data["request_path"]
-    medians = path["medians"]
-    cookie_vs_rr = ratio(medians, "cookie /", "round_robin /")
-    lb_vs_direct = ratio(medians, "round_robin /", "direct /")
-    errors = sum(m["errors"] for m in medians.values())
-    cookie_effect = (f"{100 * (1 - cookie_vs_rr):.1f} % below" if cookie_vs_rr < 1
-                     else f"{100 * (cookie_vs_rr - 1):.1f} % above")
-    noise = spread(path["samples"]["round_robin /"]) if "samples" in path else None
+def config_growth_section(config: dict[str, Any]) -> list[str]:
     lines = [
-        f"- With identical client cookies the cookie strategy ran {cookie_effect} round_robin. The "
-        "cookie maps are a few hash lookups per request; "
-        + (f"round_robin `/` alone varied by {noise} % between rounds of this run, " if noise is not None else "")
-        + "so on this machine a few percent either way is noise, not cost (compare `cookie / (new "
-        "clients)`, which does the same map work plus a Set-Cookie).",
-        f"- Through nginx (round_robin) the three instances served {100 * lb_vs_direct:.0f} % of "
-        "what they served directly on `/`. The Python backends set the ceiling, not nginx (compare "
-        "`/health`, where Flask does almost nothing); on two cores nginx, wrk and three gunicorn "
-        "instances compete for the same CPUs, which is why one instance alone can beat three."
-        + nginx_share(medians.get("round_robin /", {}), data.get("cpus") or 1)
-        + balancing_note(medians),
-        "- `ip_hash` and `consistent_hash` see a single client address here (wrk on loopback), so "
-        "all their load goes to one backend: their rows show one instance, not the spread a real "
-        "client population gets.",
-        f"- {errors} requests failed across the request-path cases (non-2xx or socket errors, as wrk counts them).",
+        "## Config growth",
+        "",
+        "`tools/nginx_config.py` `measure()` on this machine (nginx "
+        f"{config['nginx']}), once per row: N made-up backends, the nginx_lb role's templates with its "
+        "defaults rendered by one `ansible-playbook tests/playbooks/render-nginx-conf.yml` run (render s: "
+        f"that whole run), `nginx -t` {config['nginx_t_runs']} times (median), then nginx started on "
+        "loopback ports for its master's resident memory. Lines per added backend: since the size "
+        "before it.",
+        "",
+        "| strategy | backends | lines | bytes | lines per added backend | render s | nginx -t s | "
+        "render + nginx -t s | master RSS MB |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
-    settings = data.get("backend_settings")
-    if settings:
-        lines += backend_settings_reading(settings)
-    grown = data.get("growth")
-    if grown:
-        lines.append(
-            "- Growth: cold converge time grows with the number of app hosts (they are configured in "
-            "parallel, but on two cores their pip installs and systemd starts compete), and so does a "
-            "no-op run (each task waits for the slowest host). Throughput does not grow on one "
-            "machine: every app host shares the same two cores.")
-    deploy = data.get("deployment")
-    if deploy:
-        per_host_task = (f" ({deploy['noop_host_tasks']} host-tasks, "
-                         f"{1000 * deploy['noop_seconds'] / deploy['noop_host_tasks']:.0f} ms each on average, "
-                         "each host's first connection included)" if deploy.get("noop_host_tasks") else "")
-        lines.append(
-            f"- A no-op `site.yml` costs {deploy['noop_without_mitogen_or_pipelining_seconds']} s with stock "
-            f"Ansible, {deploy['noop_without_mitogen_seconds']} s with pipelining and {deploy['noop_seconds']} s "
-            f"with Mitogen on top{per_host_task}: without Mitogen every task starts a new Python on every host. "
-            "What remains is Ansible's own cost on the controller (each task on each host runs in a "
-            "worker process forked for it, which templates its arguments afresh) and each host's first "
-            "Mitogen connection. The plays gather no facts, and apt is not opened when dpkg already "
-            "has every package (roles/apt_packages).")
+    for strategy in dict.fromkeys(row["strategy"] for row in config["rows"]):
+        rows = config_rows(config, strategy)
+        steps = lines_per_added_backend(rows)
+        for count in sorted(rows):
+            row = rows[count]
+            step = f"{steps[count]:.2f}" if count in steps else ""
+            rss = f"{row['master_rss_kib'] * 1024 / MB:.1f}" if row.get("master_rss_kib") is not None else ""
+            lines.append(f"| {strategy} | {count} | {row['lines']} | {row['bytes']} | {step} | "
+                         f"{row['render_seconds']:.2f} | {row['nginx_t_seconds']:.3f} | "
+                         f"{row['render_seconds'] + row['nginx_t_seconds']:.2f} | {rss} |")
     return lines
+
+
+def noop_row(title: str, settings: str, noop: dict[str, Any], baseline: float | None) -> str:
+    """One no-op configuration: its runs, median, ÷ the as-shipped median, changed, host-tasks."""
+    parent = noop.get("module_parent_process")
+    parent_cell = f"`{parent[:60]}`" if parent else ""
+    if not noop["runs_seconds"]:
+        return f"| {title} | {settings} | failed: see `failure` in benchmarks.json | | | | | {parent_cell} |"
+    median = noop["median_seconds"]
+    versus = f"{median / baseline:.3f}" if baseline else ""
+    failed = " (then a run failed: see benchmarks.json)" if noop.get("failure") else ""
+    return (f"| {title} | {settings} | {', '.join(str(s) for s in noop['runs_seconds'])}{failed} | {median} | "
+            f"{versus} | {noop['changed']} | {', '.join(str(n) for n in dict.fromkeys(noop['host_tasks_per_run']))} | "
+            f"{parent_cell} |")
+
+
+def deployment_section(deploy: dict[str, Any]) -> list[str]:
+    shipped, mitogen = deploy["noop_as_shipped"], deploy["noop_mitogen"]
+    baseline = shipped["median_seconds"]
+    return [
+        f"## Deployment ({LAB_SCALE + 1}-host container lab)",
+        "",
+        f"No-op `site.yml` on the running cookie lab: as shipped and with Mitogen one after the other, "
+        f"{NOOP_RUNS} times; then one run without pipelining. Changed and host-tasks (ok + skipped) "
+        "summed over the hosts' recap lines. Module's parent process: the command line of the process "
+        "that ran `ansible lb1 -m ansible.builtin.shell` with the same settings.",
+        "",
+        "| no-op `site.yml` | settings | runs s | median s | ÷ as shipped | changed | host-tasks | "
+        "module's parent process on lb1 |",
+        "|---|---|---|---:|---:|---:|---:|---|",
+        noop_row("as shipped", "stock Ansible (`linear`), pipelining on (ansible.cfg), "
+                 "`ansible_connection: community.docker.docker`", shipped, baseline),
+        noop_row(f"Mitogen {mitogen['mitogen_version']}",
+                 "`ANSIBLE_STRATEGY=mitogen_linear`, `ANSIBLE_STRATEGY_PLUGINS=<ansible_mitogen>/plugins/strategy`, "
+                 "`-i inventories/lab -i <overlay>` whose group_vars/all.yml sets `ansible_connection: docker`",
+                 mitogen, baseline),
+        noop_row("without pipelining", "stock Ansible, `ANSIBLE_PIPELINING=False`",
+                 deploy["noop_without_pipelining"], baseline),
+        "",
+        "| run | seconds |",
+        "|---|---:|",
+        f"| cold lab: `tools/labctl.py down`, then `tools/labctl.py up --strategy cookie --scale {LAB_SCALE}` "
+        f"(containers, systemd, `site.yml`) | {deploy['cold_lab_up_seconds']} |",
+        f"| `site.yml -e nginx_lb_strategy=ip_hash` on the cookie lab | {deploy['switch_to_ip_hash_seconds']} |",
+        f"| `site.yml --tags lb --limit lb -e nginx_lb_strategy=cookie` (back) | {deploy['switch_back_lb_tag_seconds']} |",
+    ]
+
+
+def write_report(data: dict[str, Any], json_path: Path, markdown_path: Path) -> None:
+    json_path.write_text(json.dumps(data, indent=2) + "\n")
+    lines = [
+        "# Benchmarks",
+        "",
+        f"Written by `{data['command']}` ({data['finished']}, {data['wall_seconds'] / 60:.1f} minutes) on "
+        f"{data['machine']}" + (f", nginx {data['lab_nginx']} in the lab" if data.get("lab_nginx") else "")
+        + f". Every sample: `{json_path.name}`.",
+    ]
+    sections = [
+        ("request_path", request_path_section),
+        ("targets", targets_section),
+        ("backend_settings", backend_settings_section),
+        ("growth", lambda grown: growth_section(grown, data)),
+        ("config_growth", config_growth_section),
+        ("deployment", deployment_section),
+    ]
+    for key, section in sections:
+        if data.get(key):
+            lines += ["", *section(data[key])]
+    markdown_path.write_text("\n".join(lines) + "\n")
+
+
+def lab_sections(arguments: argparse.Namespace, mitogen_dir: Path | None) -> dict[str, Any]:
+    """Every section measured on the container lab, in an order that rebuilds it last."""
+    lab_nginx = docker_exec(LB, "sh", "-c", "nginx -v 2>&1").strip().rsplit("/", 1)[-1]
+    sections: dict[str, Any] = {"lab_nginx": lab_nginx}
+    load = (arguments.rounds, arguments.seconds, arguments.connections)
+    install_load_tools()
+    switch("cookie")
+    cookies = pinned_client_cookies()
+    sections["request_path"] = request_path(cookies, *load)
+    if not arguments.skip_settings:
+        sections["backend_settings"] = backend_settings(cookies, *load)
+    if arguments.growth_scales:
+        sections["growth"] = growth(cookies, arguments.growth_scales, *load)
+    if not arguments.skip_deployment and mitogen_dir is not None:
+        # Last: it rebuilds the default lab and leaves it up, as `make lab` would.
+        sections["deployment"] = deployment(mitogen_dir)
+    return sections
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -701,46 +821,47 @@ def main(argv: list[str] | None = None) -> int:
                         help=f"app host counts to measure besides the default {LAB_SCALE} (none: skip)")
     parser.add_argument("--skip-settings", action="store_true", help="skip the backend-settings comparison")
     parser.add_argument("--skip-deployment", action="store_true")
+    parser.add_argument("--only-config-growth", action="store_true",
+                        help="measure the nginx.conf growth alone (no lab); the report holds that section only")
     parser.add_argument("--output-dir", type=Path, default=PROJECT_DIR / "docs")
     parser.add_argument("--render-only", action="store_true",
                         help="rewrite benchmarks.md from the existing benchmarks.json (no measuring)")
     arguments = parser.parse_args(argv)
+    json_path, markdown_path = arguments.output_dir / "benchmarks.json", arguments.output_dir / "benchmarks.md"
     if arguments.render_only:
-        data = json.loads((arguments.output_dir / "benchmarks.json").read_text())
+        data = json.loads(json_path.read_text())
         data["targets"] = compute_targets(data)
-        data["reading"] = reading(data)
-        write_report(data, arguments.output_dir / "benchmarks.json", arguments.output_dir / "benchmarks.md")
+        write_report(data, json_path, markdown_path)
         return 0
     if not 1 <= arguments.seconds <= 30 or not 1 <= arguments.rounds <= 9:
         parser.error("--seconds 1-30 and --rounds 1-9 keep the run bounded")
     if any(not 1 <= scale <= 9 or scale == LAB_SCALE for scale in arguments.growth_scales):
         parser.error(f"--growth-scales: 1-9 app hosts, not {LAB_SCALE} (measured anyway)")
+    mitogen_dir = mitogen_strategy_dir()
+    with_lab = not arguments.only_config_growth
+    if with_lab and not arguments.skip_deployment and mitogen_dir is None:
+        parser.error("the deployment section needs Mitogen in this venv: "
+                     f"{sys.executable} -m pip install mitogen==0.3.54 (make bench does it)")
     started = time.monotonic()
     data: dict[str, Any] = {
+        "command": " ".join(["tools/bench.py", *(argv if argv is not None else sys.argv[1:])]),
         "cpus": os.cpu_count(),
-        "machine": f"{os.cpu_count()} CPUs, {platform.system()} {platform.release()}, "
-                   f"nginx {docker_exec(LB, 'sh', '-c', 'nginx -v 2>&1').strip().split('/')[-1]}",
+        "machine": f"{os.cpu_count()} CPUs, {platform.system()} {platform.release()}",
     }
-    load = (arguments.rounds, arguments.seconds, arguments.connections)
-    install_load_tools()
-    switch("cookie")
-    cookies = pinned_client_cookies()
-    data["request_path"] = request_path(cookies, *load)
-    if not arguments.skip_settings:
-        data["backend_settings"] = backend_settings(cookies, *load)
-    if arguments.growth_scales:
-        data["growth"] = growth(cookies, arguments.growth_scales, *load)
-    # Last: it rebuilds the default lab and leaves it up, as `make lab` would.
-    data["deployment"] = {} if arguments.skip_deployment else deployment()
+    data["config_growth"] = config_growth()
+    if with_lab:
+        try:
+            data.update(lab_sections(arguments, mitogen_dir))
+        except PlaybookFailed as failure:
+            sys.exit(str(failure))
     data["targets"] = compute_targets(data)
-    data["reading"] = reading(data)
     data["finished"] = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
     data["wall_seconds"] = round(time.monotonic() - started, 1)
     arguments.output_dir.mkdir(parents=True, exist_ok=True)
-    write_report(data, arguments.output_dir / "benchmarks.json", arguments.output_dir / "benchmarks.md")
-    stage(f"wrote {arguments.output_dir / 'benchmarks.md'} in {data['wall_seconds'] / 60:.1f} minutes")
-    for target in data["targets"]:
-        print(f"    {'met    ' if target['met'] else 'NOT MET'} {target['target']}: {target['measured']}")
+    write_report(data, json_path, markdown_path)
+    stage(f"wrote {markdown_path} in {data['wall_seconds'] / 60:.1f} minutes")
+    for each in data["targets"]:
+        print(f"    {'met    ' if each['met'] else 'NOT MET'} {each['target']}: {each['measured']}")
     return 0
 
 
