@@ -23,6 +23,8 @@ SAMPLE_DEPLOYMENT = {
     "tls": True, "tls_protocols": ["TLSv1.3"], "strategy": "cookie", "cookie_name": "SERVERID",
     "trusted_proxies": ["127.0.0.1"], "drain": ["server-3"], "down": [],
     "fail_timeout_seconds": 10, "read_timeout_seconds": 30, "worker_processes": 2,
+    "status_port": 8081, "exporter_url": None, "health_interval_seconds": 1.0, "health_timeout_seconds": 1.0,
+    "health_fall": 2, "health_rise": 2,
     "lb_hosts": ["lb1"], "this_host": "lb1", "lb_urls": {"lb1": "http://127.0.0.1/"},
     "backends": [{"id": f"app1_500{n}", "host": "app1", "name": f"server-{n}", "address": "127.0.0.1",
                   "port": 5000 + n, "endpoint": f"127.0.0.1:500{n}", "weight": 1,

@@ -1,20 +1,36 @@
-"""How the scenario runner orders its queue."""
+"""The scenario runner: its matrix names real scenarios and releases, and its queue order."""
 
 from __future__ import annotations
 
-from conftest import load_module
+import pytest
+import yaml
+
+from conftest import PROJECT_DIR, load_module
 
 runner = load_module("tools/run_scenarios.py", "run_scenarios")
 
 
-def test_every_scenario_directory_is_found() -> None:
-    assert {"default", "failover", "ip_hash", "multihost", "resilience"} <= set(runner.scenarios())
+def test_every_run_of_the_matrix_is_a_scenario_on_a_release_of_the_lab_host() -> None:
+    releases = yaml.safe_load((PROJECT_DIR / "tools" / "lab-host.yml").read_text())["releases"]
+    for run in runner.MATRIX:
+        scenario, release = runner.parse_run(run, "trixie")
+        assert scenario in runner.scenarios(), run
+        assert release in releases, run
 
 
-def test_queue_puts_the_longest_first() -> None:
-    assert runner.queue_order(["ip_hash", "default", "multihost", "failover", "resilience"]) == [
-        "multihost", "failover", "resilience", "default", "ip_hash"]
+def test_every_scenario_runs_on_the_newest_release() -> None:
+    newest = yaml.safe_load((PROJECT_DIR / "tools" / "lab-host.yml").read_text())["releases"][0]
+    assert {runner.parse_run(run, newest)[0] for run in runner.MATRIX if run.endswith(newest)} == set(
+        runner.scenarios())
 
 
-def test_a_new_scenario_counts_as_five_minutes() -> None:
-    assert runner.queue_order(["ip_hash", "brand-new", "multihost"]) == ["multihost", "brand-new", "ip_hash"]
+def test_a_run_without_release_takes_the_default() -> None:
+    assert runner.parse_run("pair", "trixie") == ("pair", "trixie")
+    assert runner.parse_run("pair@bookworm", "trixie") == ("pair", "bookworm")
+
+
+def test_queue_puts_the_longest_first_and_a_new_scenario_counts_as_five_minutes(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(runner, "EXPECTED_MINUTES", {"long": 9.0, "short": 2.0})
+    assert runner.queue_order(["short@trixie", "brand-new@trixie", "long@bookworm", "long@trixie"]) == [
+        "long@bookworm", "long@trixie", "brand-new@trixie", "short@trixie"]

@@ -61,6 +61,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="what YAML saw of an event on the lb pair (test_lb_pair.py)")
     group.addoption("--max-latency", type=float, metavar="SECONDS",
                     help="no request of the load report may have taken longer")
+    group.addoption("--secret-key-sha256", metavar="DIGEST",
+                    help="the SHA-256 of the SECRET_KEY every instance must run with (test_app_host.py)")
 
 
 # --- the deployment -----------------------------------------------------------------------

@@ -4,12 +4,14 @@ shared secret is root's alone."""
 
 from __future__ import annotations
 
+import hashlib
 import os
 import pwd
 import socket
 import stat
 import subprocess
 import time
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -76,6 +78,21 @@ def test_the_secret_file_is_readable_by_root_only() -> None:
     status = os.stat(SECRET_FILE)
     assert stat.S_IMODE(status.st_mode) == 0o600, oct(stat.S_IMODE(status.st_mode))
     assert pwd.getpwuid(status.st_uid).pw_name == "root"
+
+
+def test_every_instance_runs_with_the_secret_key_the_inventory_holds(
+        local_backends: list[dict[str, Any]], request: pytest.FixtureRequest) -> None:
+    """The key as the running gunicorn got it from systemd (its environment), not only the file:
+    a key changed in the inventory must reach every instance. Compared by digest only."""
+    expected = request.config.getoption("--secret-key-sha256")
+    if not expected:
+        pytest.skip("no --secret-key-sha256 given")
+    for backend in local_backends:
+        pid = unit_properties(unit_of(backend), "MainPID")["MainPID"]
+        environment = dict(entry.partition(b"=")[::2]
+                           for entry in Path(f"/proc/{pid}/environ").read_bytes().split(b"\0") if entry)
+        digest = hashlib.sha256(environment.get(b"SECRET_KEY", b"")).hexdigest()
+        assert digest == expected, f"{backend['name']} runs with another SECRET_KEY"
 
 
 def test_a_killed_instance_is_restarted_by_systemd_within_5_seconds(
