@@ -14,8 +14,8 @@ JSON document says what they saw (sticky_clients.run_steady_load, the library ne
   browsers silently retry such a request on a new connection, and so does this tool, once.
   Counted separately, never hidden.
 - ``connection_retries`` (only with --retry-connection): a request whose connection was
-  refused, reset or timed out before any answer, sent once more on a new connection (a
-  virtual address moving from one load balancer to the other).
+  refused, reset or timed out before any answer, sent once more on a new connection,
+  --retry-pause seconds later (a virtual address moving from one load balancer to the other).
 - ``moved_clients``: clients whose answers came from more than one server (failover, re-pin).
 - ``latency``: p50, p99 and max in seconds; with --event-file also ``latency_windows``
   before, during and after the time that file existed.
@@ -50,6 +50,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="compare latency before, during and after the time this file exists")
     parser.add_argument("--retry-connection", action="store_true",
                         help="send a request whose connection failed before any answer once more")
+    parser.add_argument("--retry-pause", type=float, default=0.0, metavar="SECONDS",
+                        help="wait this long before that one retry")
     parser.add_argument("--long-wait", type=float, metavar="SECONDS",
                         help="count, per client, the requests that took this long or longer")
     arguments = parser.parse_args(argv)
@@ -63,7 +65,8 @@ def main(argv: list[str] | None = None) -> int:
                     max_requests=arguments.max_requests, pause=arguments.pause,
                     timeout=arguments.timeout, stop_file=arguments.stop_file,
                     ready_file=arguments.ready_file, event_file=arguments.event_file,
-                    retry_connection=arguments.retry_connection, sticky_name=arguments.cookie_name,
+                    retry_connection=arguments.retry_connection, retry_pause=arguments.retry_pause,
+                    sticky_name=arguments.cookie_name,
                     long_wait=arguments.long_wait)
     json.dump(run_steady_load(target, plan), sys.stdout, indent=2)
     print()

@@ -17,8 +17,8 @@ Read it top to bottom:
   server had closed, which fails before any byte of the answer, is sent once more on a new
   connection (``keepalive_retries``, what browsers do). With ``retry_connection`` a request
   whose connection failed before any byte (refused, reset, timed out: a virtual address moving
-  between two load balancers) is also sent once more (``connection_retries``). A request that
-  still fails counts as failed.
+  between two load balancers) is also sent once more, ``retry_pause`` seconds later
+  (``connection_retries``). A request that still fails counts as failed.
 - ``counts`` and ``summarise``: the counts every drill asserts on (failed, 5xx, unanswered,
   retries, moved and re-pinned clients, sticky clients, Set-Cookie per client, visit counts
   1..n, latency percentiles, also per time window) as JSON-ready dicts.
@@ -167,6 +167,7 @@ class Client:
     preset_cookie: str | None = None
     keep_alive: bool = False
     retry_connection: bool = False
+    retry_pause: float = 0.0  # seconds before that one retry
     timeout: float = 5.0
     cookies: dict[str, str] = field(default_factory=dict)
     answers: list[Answer] = field(default_factory=list)
@@ -263,6 +264,7 @@ class Client:
                 if self.retry_connection and not retried_connection:
                     retried_connection = True
                     self.connection_retries += 1
+                    time.sleep(self.retry_pause)
                     continue
                 raise failure.error from None
 
@@ -513,6 +515,7 @@ class LoadPlan:
     # then compares latency and failures before, during and after it.
     event_file: Path | None = None
     retry_connection: bool = False
+    retry_pause: float = 0.0
     sticky_name: str = "SERVERID"
     # Requests that took this long or longer are counted per client (a frozen backend's wait).
     long_wait: float | None = None
@@ -558,7 +561,8 @@ def _consecutive_servers(client: Client) -> list[str]:
 def run_steady_load(target: Target, plan: LoadPlan) -> dict[str, Any]:
     """Run the load to its end and return its JSON report (see steady_load.py)."""
     clients = make_clients(plan.clients, plan.sticky_name, keep_alive=True,
-                           retry_connection=plan.retry_connection, timeout=plan.timeout)
+                           retry_connection=plan.retry_connection, retry_pause=plan.retry_pause,
+                           timeout=plan.timeout)
     started_at, started = time.time(), time.monotonic()
     stop_at = started + plan.duration
     budget = Budget(plan.max_requests)
