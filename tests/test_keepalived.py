@@ -14,7 +14,6 @@ import os
 import re
 import shutil
 import socket
-import stat
 import subprocess
 import sys
 import tempfile
@@ -107,7 +106,8 @@ def assert_stopped_in_preflight(result: subprocess.CompletedProcess, message: st
     assert "changed=1" not in output and "changed=2" not in output
 
 
-# One case per kind of check: the filter plugin, the argument spec, an assert of validate.yml.
+# One case per kind of check: the filter plugin, the argument spec, an assert of validate.yml (two:
+# the check URL, and the advert interval that the argument spec lets through as a float).
 BAD_INVENTORIES = {
     "virtual-address-on-one-host-only": (
         TWO_LBS.replace("vars: {keepalived_virtual_address: 192.0.2.100}", "vars: {}")
@@ -121,6 +121,11 @@ BAD_INVENTORIES = {
         TWO_LBS.replace("{keepalived_virtual_address: 192.0.2.100}",
                         "{keepalived_virtual_address: 192.0.2.100, keepalived_check_url: 'http://192.0.2.21/'}"),
         "keepalived_check_url a plain http:// URL on loopback"),
+    # VRRPv3 carries the interval in centiseconds: 0 would be refused by keepalived on the host.
+    "advert-interval-0": (
+        TWO_LBS.replace("{keepalived_virtual_address: 192.0.2.100}",
+                        "{keepalived_virtual_address: 192.0.2.100, keepalived_advert_interval: 0}"),
+        "keepalived_advert_interval seconds from 0.01 to 40.95 in steps of 0.01, such as 0.5 (is 0)"),
 }
 
 
@@ -194,18 +199,11 @@ def test_bad_inventory_is_refused_by_the_filter(case: str) -> None:
 
 
 @pytest.mark.parametrize("limit", [[], ["--limit", "lb1"]], ids=["all-hosts", "limit-lb1"])
-def test_good_inventory_passes_preflight_and_keeps_its_secret(tmp_path: Path, limit: list[str]) -> None:
-    # The preflight passes; the VRRP password then exists next to the inventory, owner-only,
-    # and was never printed.
+def test_good_inventory_passes_preflight(tmp_path: Path, limit: list[str]) -> None:
     result = run_playbook(tmp_path, "site.yml", TWO_LBS, *limit)
     output = result.stdout + result.stderr
     assert result.returncode == 0, output
     assert "TASK [keepalived : Check this host's place in the group" in output, output
-    secret = tmp_path / "inventory" / ".secrets" / "keepalived_auth_password"
-    assert secret.stat().st_mode & 0o077 == 0, oct(secret.stat().st_mode)
-    password = secret.read_text().strip()
-    assert 1 <= len(password) <= 8 and password.isalnum()
-    assert password not in output
 
 
 def test_without_a_virtual_address_nothing_happens(tmp_path: Path) -> None:
@@ -214,7 +212,6 @@ def test_without_a_virtual_address_nothing_happens(tmp_path: Path) -> None:
     output = result.stdout + result.stderr
     assert result.returncode == 0, output
     assert "TASK [keepalived" not in output, output
-    assert not (tmp_path / "inventory" / ".secrets" / "keepalived_auth_password").exists()
 
 
 # --- the rendered configuration ----------------------------------------------------------------
@@ -316,29 +313,57 @@ def test_rendered_configuration_passes_keepalived_config_test(
         tmp_path: Path, config_dir: Path, keepalived_command: list[str]) -> None:
     result = render(tmp_path, config_dir, TWO_LBS)
     assert result.returncode == 0, result.stdout + result.stderr
-    password = (tmp_path / "inventory" / ".secrets" / "keepalived_auth_password").read_text().strip()
-    assert password not in result.stdout + result.stderr
-    assert stat.S_IMODE((config_dir / "stickylab-vrrp-auth.conf").stat().st_mode) == 0o600
     for host in ("lb1", "lb2"):
         config = config_dir / f"{host}.conf"
         test = subprocess.run([*keepalived_command, str(config)], capture_output=True, text=True, check=False)
         assert test.returncode == 0, f"{host}: {test.stderr}\n{config.read_text()}"
 
 
-@pytest.mark.parametrize("breakage", ["priority 300", "missing password file", "missing check"])
+def test_vrrp_v3_with_half_second_adverts_passes_config_test_without_a_warning(
+        tmp_path: Path, config_dir: Path, keepalived_command: list[str]) -> None:
+    # VRRPv2 allows whole-second adverts only: a holder powered off was replaced after 3.2 s.
+    # VRRPv3 takes 0.5 s (3 x 0.5 s + skew), and has no authentication: none is rendered, and
+    # only the listed peers are believed. keepalived prints nothing for a configuration it takes
+    # as written (a rounded interval or an ignored authentication block would be reported).
+    result = render(tmp_path, config_dir, TWO_LBS)
+    assert result.returncode == 0, result.stdout + result.stderr
+    for host in ("lb1", "lb2"):
+        config = config_dir / f"{host}.conf"
+        settings = instance_settings(config.read_text())
+        assert settings["version"] == ["3"] and settings["advert_int"] == ["0.5"], settings
+        assert "check_unicast_src" in settings
+        assert not {"authentication", "auth_type", "auth_pass", "include", "includea"} & settings.keys()
+        test = subprocess.run([*keepalived_command, str(config)], capture_output=True, text=True, check=False)
+        output = test.stdout + test.stderr
+        assert test.returncode == 0, f"{host}: {output}\n{config.read_text()}"
+        assert output.strip() == "", output
+
+
+@pytest.mark.parametrize("breakage", ["priority 300", "VRRPv2 with half-second adverts",
+                                      "PASS authentication with VRRPv3", "missing check"])
 def test_keepalived_config_test_catches_a_broken_configuration(
         tmp_path: Path, config_dir: Path, keepalived_command: list[str], breakage: str) -> None:
-    # The validator the role relies on must be able to fail, or validating proves nothing.
+    # The validator the role relies on must be able to fail, or validating proves nothing; a
+    # setting keepalived would round or ignore is a failure too.
     assert render(tmp_path, config_dir, TWO_LBS).returncode == 0
     config = config_dir / "lb1.conf"
+    text = config.read_text()
     if breakage == "priority 300":
-        config.write_text(config.read_text().replace("priority 200", "priority 300"))
-    elif breakage == "missing password file":
-        (config_dir / "stickylab-vrrp-auth.conf").unlink()
+        config.write_text(text.replace("priority 200", "priority 300"))
+    elif breakage == "VRRPv2 with half-second adverts":
+        config.write_text(text.replace("version 3", "version 2"))
+    elif breakage == "PASS authentication with VRRPv3":
+        config.write_text(text.replace("    check_unicast_src\n",
+                                       "    check_unicast_src\n    authentication {\n"
+                                       "        auth_type PASS\n        auth_pass stickyla\n    }\n"))
     else:
         (config_dir / "check_nginx_answers.py").unlink()
+    assert config.read_text() != text or breakage == "missing check"
     test = subprocess.run([*keepalived_command, str(config)], capture_output=True, text=True, check=False)
     assert test.returncode != 0, test.stderr
+    reported = {"VRRPv2 with half-second adverts": "VRRPv2 advertisement interval 0.500000s must be an integer",
+                "PASS authentication with VRRPv3": "VRRP version 3 does not support authentication"}
+    assert reported.get(breakage, "") in test.stdout + test.stderr, test.stdout + test.stderr
 
 
 # --- the health check -------------------------------------------------------------------------
