@@ -39,8 +39,9 @@ LAB_PREFIX = "stickylab-lab-"
 LAB_LABEL = "io.stickylab.lab=1"
 LAB_DEFAULT_SCALE = 3  # app hosts, as the seed's three servers
 LAB_MAX_SCALE = 9
-# The lab network's subnet: fixed, so the lb pair's virtual address is known in advance.
-LAB_SUBNET = ipaddress.ip_network(os.environ.get("LAB_SUBNET", "172.31.250.0/24"))
+# The lab network's subnet: fixed, so the lb pair's virtual address is known in advance; outside
+# the ranges Docker picks for networks without one (172.17-31.x, 192.168.x), so no other can take it.
+LAB_SUBNET = ipaddress.ip_network(os.environ.get("LAB_SUBNET", "10.89.250.0/24"))
 LAB_INVENTORY = PROJECT_DIR / "inventories" / "lab"
 # lb1 and app1 are in inventories/lab/hosts.yml; app2..appN, lb2 and the virtual address are
 # written by `up` (git-ignored), so that a plain `ansible-playbook -i inventories/lab site.yml`
