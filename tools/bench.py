@@ -288,10 +288,11 @@ def pinned_client_cookies() -> list[str]:
 
 def install_load_tools() -> None:
     """wrk, its cookie script and the probe in lb1 (again after every rebuild of the lab)."""
-    stage("installing wrk in lb1 and copying the probe")
+    stage("installing wrk in lb1 and copying the probe and its client library")
     run(["docker", "exec", "-e", "DEBIAN_FRONTEND=noninteractive", LB, "sh", "-c",
          "command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk >/dev/null)"])
-    run(["docker", "cp", str(TOOLS_DIR / "sticky_probe.py"), f"{LB}:/root/sticky_probe.py"])
+    for name in ("sticky_clients.py", "sticky_probe.py"):
+        run(["docker", "cp", str(TOOLS_DIR / name), f"{LB}:/root/{name}"])
     lua = PROJECT_DIR / ".bench-cookies.lua"
     lua.write_text(WRK_COOKIES_LUA)
     run(["docker", "cp", str(lua), f"{LB}:/root/bench-cookies.lua"])
