@@ -60,11 +60,11 @@ molecule: image
 	$(PYTHON) tools/run_scenarios.py --jobs $(MOLECULE_JOBS) $(SCENARIOS)
 
 # Debian packages first (one apt at a time); then the base images download and build while
-# lint and the unit tests use the CPU; then the scenarios, with the Vagrant lab beside them (it
-# fills the time the last scenario runs alone). Each step's output is printed whole when it ends.
+# lint and the unit tests use the CPU (each one's output printed whole when it ends); then the
+# scenarios, then the Vagrant lab.
 test: deps vagrant-deps venv engine
 	$(MAKE) --no-print-directory --output-sync=target -j3 image lint unit
-	$(MAKE) --no-print-directory --output-sync=target -j2 molecule vagrant-test
+	$(MAKE) --no-print-directory molecule vagrant-test
 
 lab: deps venv engine
 	@$(PYTHON) tools/labctl.py up --strategy $(STRATEGY) --port $(LAB_PORT) --scale $(SCALE) --lbs $(LBS) \
