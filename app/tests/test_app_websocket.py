@@ -49,11 +49,12 @@ class Gunicorn:
 
 @contextmanager
 def running_gunicorn(state: Path, trusted_proxies: str = "") -> Iterator[Gunicorn]:
-    """One gunicorn (1 gthread worker, 4 threads) serving stickyapp on a free loopback port.
+    """One gunicorn (1 gthread worker, 4 threads) serving stickyapp on a free loopback port, with
+    the app's own settings module as the role's unit loads it (its forwarded_allow_ips is empty:
+    the app, not gunicorn, decides whose X-Forwarded-Proto counts). Both logs go to one file.
 
     The listening socket is opened here and handed over (``fd://``), so no other process can
-    take the port between choosing it and binding it. gunicorn's own forwarded_allow_ips is
-    emptied: the app, not gunicorn, decides whose X-Forwarded-Proto counts.
+    take the port between choosing it and binding it.
     """
     log = state / "gunicorn.log"
     state.mkdir(parents=True, exist_ok=True)
@@ -69,12 +70,10 @@ def running_gunicorn(state: Path, trusted_proxies: str = "") -> Iterator[Gunicor
         "STICKYAPP_TRUSTED_PROXIES": trusted_proxies,
     }
     command = [
-        sys.executable, "-m", "gunicorn",
+        sys.executable, "-m", "gunicorn", "--config", "python:stickyapp.gunicorn_settings",
         "--worker-class", "gthread", "--workers", "1", "--threads", "4",
         "--bind", f"fd://{listener.fileno()}",
-        "--forwarded-allow-ips", "",
-        "--no-control-socket",
-        "--error-logfile", str(log), "--log-level", "info",
+        "--error-logfile", str(log), "--access-logfile", str(log), "--log-level", "info",
         "stickyapp:create_app()",
     ]
     # A session of its own, so that a stop that has to kill takes the worker with the arbiter.
@@ -276,6 +275,17 @@ def test_websocket_close_is_logged_with_the_request_id(server: Gunicorn) -> None
     (line,) = wait_for_log_lines(server, "request_id=test-4c1d")
     assert "websocket closed" in line
     assert "messages_echoed=1" in line
+
+
+def test_access_log_line_carries_the_request_id(server: Gunicorn) -> None:
+    """stickyapp.gunicorn_settings: one line per request, with the id nginx sent as X-Request-ID."""
+    request_id = "e2b1c0d4f5a6978812345678abcdef01"
+    assert get(server.port, "/health", {"X-Request-ID": request_id})[0] == 200
+    deadline = time.monotonic() + IO_TIMEOUT_SECONDS
+    while not (lines := [line for line in server.log_text().splitlines() if f"request_id={request_id}" in line]):
+        assert time.monotonic() < deadline, server.log_text()[-2000:]
+        time.sleep(0.05)
+    assert lines[0].startswith('127.0.0.1 "GET /health HTTP/1.1" 200 '), lines
 
 
 def test_forged_https_header_gets_no_secure_cookie_from_gunicorn(server: Gunicorn) -> None:

@@ -52,6 +52,22 @@ def test_every_instance_is_active_enabled_and_restarted_on_failure(local_backend
             backend["name"], unit)
 
 
+def test_no_other_instance_runs_is_enabled_or_configured(local_backends: list[dict[str, Any]]) -> None:
+    """An instance taken out of the inventory is stopped and disabled, and its environment file is
+    gone (the multihost scenario moves app1's instance to another port between its verifies)."""
+    wanted = {unit_of(backend) for backend in local_backends}
+    listed = subprocess.run(["systemctl", "list-units", "--all", "--plain", "--no-legend", "stickyapp@*.service"],
+                            check=True, capture_output=True, text=True, timeout=60).stdout
+    # UNIT LOAD ACTIVE SUB DESCRIPTION; a stopped instance may stay loaded, "inactive".
+    running = {fields[0] for fields in map(str.split, listed.splitlines()) if fields and fields[2] != "inactive"}
+    enabled = {path.name for path in Path("/etc/systemd/system").glob("*.wants/stickyapp@*.service")}
+    configured = {f"stickyapp@{path.name.removeprefix('instance-').removesuffix('.env')}.service"
+                  for path in Path("/etc/stickyapp").glob("instance-*.env")}
+    assert running == wanted, (sorted(running), sorted(wanted))
+    assert enabled == wanted, (sorted(enabled), sorted(wanted))
+    assert configured == wanted, (sorted(configured), sorted(wanted))
+
+
 def test_every_instance_is_sandboxed_to_an_exposure_of_2_or_lower(local_backends: list[dict[str, Any]]) -> None:
     # The default unit scores about 9.6 ("UNSAFE"); the sandbox in the role's unit brings it down.
     for backend in local_backends:

@@ -6,7 +6,7 @@ prints to every app host, which installs from it with `pip --no-index`: the host
 package index, and every host gets the same bytes.
 
     build-wheelhouse.py --source app --output app/dist
-    -> {"archive": "app/dist/<digest>/wheelhouse.tar", "built": true}
+    -> {"archive": "app/dist/<digest>/wheelhouse.tar", "built": true, "sha256": "<the archive's>"}
 
 The archive is keyed by a digest of the app's source (pyproject.toml and the package), so an
 unchanged app is not rebuilt ("built": false) and its archive stays byte for byte the same
@@ -80,11 +80,16 @@ def write_archive(wheels: Path, archive: Path) -> None:
     archive.write_bytes(buffer.getvalue())
 
 
+def file_sha256(path: Path) -> str:
+    """What the role compares with the archive recorded on a host (its stat, sha256)."""
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
 def build(source: Path, output: Path) -> dict[str, object]:
     target = output / source_digest(source)
     archive = target / "wheelhouse.tar"
     if archive.exists():
-        return {"archive": str(archive), "built": False}
+        return {"archive": str(archive), "built": False, "sha256": file_sha256(archive)}
     output.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=output, prefix=".build-") as work:
         wheels = Path(work) / "wheels"
@@ -94,7 +99,7 @@ def build(source: Path, output: Path) -> dict[str, object]:
         write_archive(wheels, staged)
         target.mkdir(parents=True, exist_ok=True)
         shutil.move(str(staged), archive)  # last: an interrupted build leaves no archive behind
-    return {"archive": str(archive), "built": True}
+    return {"archive": str(archive), "built": True, "sha256": file_sha256(archive)}
 
 
 def main(argv: list[str] | None = None) -> int:

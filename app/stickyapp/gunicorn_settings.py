@@ -1,12 +1,10 @@
-{{ ansible_managed | comment }}
-# gunicorn settings shared by every stickyapp instance on this host. Each instance's bind
-# address comes from its environment file (instance-<port>.env) via the unit's ExecStart.
+"""gunicorn's settings that belong to the app, the same on every host.
 
-worker_class = "{{ flask_app_worker_class }}"
-workers = {{ flask_app_workers | int }}
-threads = {{ flask_app_threads | int }}
-keepalive = {{ flask_app_keepalive_seconds | int }}
-graceful_timeout = {{ flask_app_graceful_timeout_seconds | int }}
+Each instance loads them with `gunicorn --config python:stickyapp.gunicorn_settings`; the flask_app
+role's unit adds what differs between deployments on the command line (worker class, workers,
+threads, keep-alive, graceful timeout, bind address), and those flags override this module.
+"""
+
 timeout = 30
 
 # Every instance would otherwise claim the same control socket.
