@@ -396,6 +396,30 @@ def test_once_writes_files_and_state_and_state_prints_it(tmp_path: Path,
     assert state["backends"]["app1_5001"]["healthy"] is True
 
 
+def test_initial_files_start_every_backend_healthy_and_leave_existing_files_alone(tmp_path: Path) -> None:
+    """What the nginx_lb role runs on a new lb host before it renders nginx.conf: no check, no
+    nginx test, no reload; a file already there (the running checker's) is never overwritten."""
+    drained = "server 10.0.0.2:5001 weight=1 max_fails=1 fail_timeout=10s down;"
+    path = write_config(tmp_path, [backend_entry(1, "http://10.0.0.1:5001/health"),
+                                   backend_entry(2, "http://10.0.0.2:5001/health", drained)],
+                        test_command=["false"])
+    first = run_program("--config", str(path), "--initial-files")
+    assert first.returncode == 0, first.stdout + first.stderr
+    include = tmp_path / "include"
+    pool = (include / "pool-servers.conf").read_text()
+    assert "server 10.0.0.1:5001 weight=1 max_fails=1 fail_timeout=10s;\n" in pool
+    assert drained + "\n" in pool
+    assert [line for line in (include / "unhealthy.conf").read_text().splitlines() if not line.startswith("#")] == []
+    assert reload_count(tmp_path) == 0
+
+    (include / "unhealthy.conf").write_text("app1_5001 1;\n")
+    again = run_program("--config", str(path), "--initial-files")
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert (include / "unhealthy.conf").read_text() == "app1_5001 1;\n"
+    assert (include / "pool-servers.conf").read_text() == pool
+    assert reload_count(tmp_path) == 0
+
+
 class Service:
     """The program in serve mode, started as systemd would, with a fake NOTIFY_SOCKET."""
 
