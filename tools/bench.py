@@ -43,6 +43,7 @@ from typing import Any, NamedTuple
 import yaml  # PyYAML, installed with Ansible in the project's venv
 
 import nginx_config  # tools/nginx_config.py
+import sticky_probe  # tools/sticky_probe.py
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 TOOLS_DIR = PROJECT_DIR / "tools"
@@ -291,7 +292,7 @@ def install_load_tools() -> None:
     stage("installing wrk in lb1 and copying the probe and its client library")
     run(["docker", "exec", "-e", "DEBIAN_FRONTEND=noninteractive", LB, "sh", "-c",
          "command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk >/dev/null)"])
-    for name in ("sticky_clients.py", "sticky_probe.py"):
+    for name in sticky_probe.FILES:
         run(["docker", "cp", str(TOOLS_DIR / name), f"{LB}:/root/{name}"])
     lua = PROJECT_DIR / ".bench-cookies.lua"
     lua.write_text(WRK_COOKIES_LUA)

@@ -37,7 +37,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from sticky_clients import (  # noqa: E402
     Answer, Client, Target, compare_with_baseline, make_clients, placement, send_rounds, summarise)
 
-__all__ = ["Answer", "Client", "compare_with_baseline", "make_population", "make_target", "main"]
+__all__ = ["FILES", "Answer", "Client", "compare_with_baseline", "make_population", "make_target", "main"]
+
+# What to copy side by side into a host to run the probe there (tools/sticky_report.py, tools/bench.py).
+FILES = ("sticky_clients.py", "sticky_probe.py")
 
 
 def make_population(clients: int, ip_sources: bool, sticky_name: str,

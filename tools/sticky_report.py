@@ -35,8 +35,6 @@ TOOLS_DIR = Path(__file__).resolve().parent
 sys.path.insert(0, str(TOOLS_DIR))
 import sticky_probe  # noqa: E402  (a sibling file, not an installed package)
 
-# The probe and the library it imports, copied side by side into the container.
-PROBE_FILES = ("sticky_clients.py", "sticky_probe.py")
 PROBE_IN_CONTAINER = "/root/sticky_probe.py"
 DEFAULT_URL = "http://127.0.0.1:8080/"
 
@@ -50,7 +48,7 @@ def probe_here(url: str, probe_args: list[str]) -> dict[str, Any]:
 
 
 def probe_in_container(container: str, url: str, probe_args: list[str]) -> dict[str, Any]:
-    for name in PROBE_FILES:
+    for name in sticky_probe.FILES:
         subprocess.run(["docker", "cp", str(TOOLS_DIR / name), f"{container}:/root/{name}"],
                        check=True, stdout=subprocess.DEVNULL)
     done = subprocess.run(["docker", "exec", container, "python3", PROBE_IN_CONTAINER, url, *probe_args],
