@@ -16,6 +16,7 @@ HTTPS), ``websocket`` (the ``/ws`` echo) and ``store`` (the server-local visit c
 from __future__ import annotations
 
 import hashlib
+import importlib.metadata
 import logging
 import os
 import secrets
@@ -100,10 +101,14 @@ def create_app(environ: Mapping[str, str] | None = None) -> Flask:
             return render_template("index.html", colour=server_colour(server_id), **state)
         return jsonify(state)
 
+    # The installed package's version: during a rolling update, /health shows which instances
+    # already run the new app.
+    version = importlib.metadata.version("stickyapp")
+
     @app.get("/health")
     def health() -> Response:
         # Reads nothing from and writes nothing to the session: probes must not get cookies.
-        return jsonify({"status": "ok", "server_id": server_id})
+        return jsonify({"status": "ok", "server_id": server_id, "version": version})
 
     @app.route("/reset", methods=["GET", "POST"])
     def reset() -> ResponseReturnValue:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import importlib.metadata
+
 import re
 from pathlib import Path
 
@@ -101,7 +103,8 @@ def test_health_answers_without_touching_the_session(tmp_path: Path) -> None:
     client = make_client(tmp_path)
     response = client.get("/health")
     assert response.status_code == 200
-    assert response.get_json() == {"status": "ok", "server_id": "server-1"}
+    assert response.get_json() == {"status": "ok", "server_id": "server-1",
+                                   "version": importlib.metadata.version("stickyapp")}
     assert "Set-Cookie" not in response.headers
 
 

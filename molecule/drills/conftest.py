@@ -63,6 +63,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="no request of the load report may have taken longer")
     group.addoption("--secret-key-sha256", metavar="DIGEST",
                     help="the SHA-256 of the SECRET_KEY every instance must run with (test_app_host.py)")
+    group.addoption("--app-version", metavar="VERSION",
+                    help="the app version every backend's /health must report (test_app_version.py)")
 
 
 # --- the deployment -----------------------------------------------------------------------
