@@ -413,10 +413,11 @@ def test_initial_files_start_every_backend_healthy_and_leave_existing_files_alon
     assert reload_count(tmp_path) == 0
 
     (include / "unhealthy.conf").write_text("app1_5001 1;\n")
+    (include / "pool-servers.conf").write_text(pool + "# the running checker's\n")
     again = run_program("--config", str(path), "--initial-files")
     assert again.returncode == 0, again.stdout + again.stderr
     assert (include / "unhealthy.conf").read_text() == "app1_5001 1;\n"
-    assert (include / "pool-servers.conf").read_text() == pool
+    assert (include / "pool-servers.conf").read_text() == pool + "# the running checker's\n"
     assert reload_count(tmp_path) == 0
 
 
