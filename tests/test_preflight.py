@@ -84,6 +84,17 @@ all:
     assert_stopped_in_preflight(run_site(tmp_path, inventory), "one in group 'app' (lb: ['lb1'], app: [])")
 
 
+def test_empty_lb_group(tmp_path: Path) -> None:
+    inventory = """
+all:
+  vars: {ansible_connection: local}
+  children:
+    lb: {hosts: {}}
+    app: {hosts: {app1: {backends_instances: [{port: 5001}]}}}
+"""
+    assert_stopped_in_preflight(run_site(tmp_path, inventory), "one in group 'app' (lb: [], app: ['app1'])")
+
+
 def test_port_clash(tmp_path: Path) -> None:
     inventory = GOOD_INVENTORY.replace("app2: {backends_instances: [{port: 5001}]}",
                                        "app2: {backends_instances: [{port: 5002}, {port: 5002}]}")
