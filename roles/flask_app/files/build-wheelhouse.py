@@ -9,8 +9,8 @@ package index, and every host gets the same bytes.
     -> {"archive": "app/dist/<digest>/wheelhouse.tar", "built": true, "sha256": "<the archive's>"}
 
 The archive is keyed by a digest of the app's source (pyproject.toml and the package), so an
-unchanged app is not rebuilt ("built": false) and its archive stays byte for byte the same
-(sorted members, fixed times and owners). Dependencies come as wheels for every Python and
+unchanged app is not rebuilt ("built": false), and a rebuild of the same source, in this clone or
+another, makes the same bytes (fixed times and owners in the wheel and the tar, sorted members). Dependencies come as wheels for every Python and
 machine in TARGETS, the CPython versions of the Debian releases the roles support.
 """
 
@@ -20,6 +20,7 @@ import argparse
 import hashlib
 import io
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -37,6 +38,11 @@ TARGETS = [
 # What does not go into the app's wheel, so does not count for the digest either.
 SKIPPED_PARTS = {"tests", "dist", "build", "__pycache__"}
 
+# The date every file in the app's wheel carries (the earliest a zip can hold) instead of its
+# modification time: two clones of the same commit then build the same bytes, and a host
+# installed from one is not reinstalled, its instances not restarted, by a run from the other.
+SOURCE_DATE_EPOCH = "315532800"
+
 
 def source_files(source: Path) -> list[Path]:
     return sorted(path for path in source.rglob("*")
@@ -45,20 +51,32 @@ def source_files(source: Path) -> list[Path]:
 
 
 def source_digest(source: Path) -> str:
-    digest = hashlib.sha256()
+    digest = hashlib.sha256(SOURCE_DATE_EPOCH.encode())  # the wheel's date is part of the key
     for path in source_files(source):
         digest.update(str(path.relative_to(source)).encode() + b"\0" + path.read_bytes() + b"\0")
     return digest.hexdigest()[:16]
 
 
-def pip(*arguments: str) -> None:
+def pip(*arguments: str, environment: dict[str, str] | None = None) -> None:
     subprocess.run([sys.executable, "-m", "pip", "--disable-pip-version-check", "--quiet", *arguments],
-                   check=True)
+                   check=True, env=environment)
+
+
+def build_app_wheel(source: Path, wheels: Path) -> Path:
+    """Built from a copy of the source files alone: what an earlier build left in app/ (build/,
+    egg-info) cannot end up in the wheel, and the checkout stays clean."""
+    with tempfile.TemporaryDirectory(prefix="stickyapp-source-") as work:
+        copy = Path(work) / "app"
+        for path in source_files(source):
+            (copy / path.relative_to(source)).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(path, copy / path.relative_to(source))
+        pip("wheel", "--no-deps", "--no-build-isolation", "--wheel-dir", str(wheels), str(copy),
+            environment={**os.environ, "SOURCE_DATE_EPOCH": SOURCE_DATE_EPOCH})
+    return next(wheels.glob("*.whl"))
 
 
 def collect_wheels(source: Path, wheels: Path) -> None:
-    pip("wheel", "--no-deps", "--no-build-isolation", "--wheel-dir", str(wheels), str(source))
-    app_wheel = next(wheels.glob("*.whl"))
+    app_wheel = build_app_wheel(source, wheels)
     for version, abi, platforms in TARGETS:
         platform_options = [option for platform in platforms for option in ("--platform", platform)]
         pip("download", "--only-binary=:all:", "--python-version", version, "--implementation", "cp",
