@@ -418,6 +418,14 @@ def test_initial_files_start_every_backend_healthy_and_leave_existing_files_alon
     assert again.returncode == 0, again.stdout + again.stderr
     assert (include / "unhealthy.conf").read_text() == "app1_5001 1;\n"
     assert (include / "pool-servers.conf").read_text() == pool + "# the running checker's\n"
+    assert again.stdout == "", "the role counts a 'wrote' line as a change"
+    assert reload_count(tmp_path) == 0
+
+    # A host that kept one file but lost the other gets the missing one back, and only that one.
+    (include / "unhealthy.conf").unlink()
+    third = run_program("--config", str(path), "--initial-files")
+    assert third.stdout == f"wrote {include / 'unhealthy.conf'}\n", third.stdout + third.stderr
+    assert (include / "pool-servers.conf").read_text() == pool + "# the running checker's\n"
     assert reload_count(tmp_path) == 0
 
 
