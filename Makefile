@@ -50,8 +50,10 @@ lint: venv
 	yamllint --strict .
 	ansible-lint
 
+# Two workers, each taking whole test files (a file's shared fixtures are made once): in
+# `make test` the unit tests are the longest of the three jobs that run before Molecule.
 unit: deps venv
-	pytest
+	pytest -n 2 --dist loadfile
 
 # Every scenario (and release) of tools/run_scenarios.py, MOLECULE_JOBS at a time; each one's
 # timestamped log goes to .molecule-logs/, a failed one's log is printed whole, and a table of
