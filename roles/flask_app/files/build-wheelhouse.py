@@ -10,8 +10,9 @@ package index, and every host gets the same bytes.
 
 The archive is keyed by a digest of the app's source (pyproject.toml and the package), so an
 unchanged app is not rebuilt ("built": false), and a rebuild of the same source, in this clone or
-another, makes the same bytes (fixed times and owners in the wheel and the tar, sorted members). Dependencies come as wheels for every Python and
-machine in TARGETS, the CPython versions of the Debian releases the roles support.
+another, makes the same bytes (fixed times and owners in the wheel and the tar, sorted members).
+Dependencies come as wheels for every Python and machine in TARGETS, the CPython versions of the
+Debian releases the roles support.
 """
 
 from __future__ import annotations
