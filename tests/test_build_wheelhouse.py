@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import zipfile
 from pathlib import Path
 
 from conftest import PROJECT_DIR, load_module
@@ -25,10 +26,18 @@ def copy_of_the_app(destination: Path, mtime: int) -> Path:
 
 
 def test_two_clones_build_the_same_app_wheel(tmp_path: Path) -> None:
+    """Two checkouts made at different times, built by users with different umasks."""
     wheels = []
-    for name, mtime in (("first", 1_700_000_000), ("second", 1_800_000_000)):
+    for name, mtime, umask in (("first", 1_700_000_000, 0o022), ("second", 1_800_000_000, 0o002)):
         source = copy_of_the_app(tmp_path / name / "app", mtime)
         (tmp_path / name / "wheels").mkdir()
-        wheels.append(build_wheelhouse.build_app_wheel(source, tmp_path / name / "wheels"))
+        previous = os.umask(umask)
+        try:
+            wheels.append(build_wheelhouse.build_app_wheel(source, tmp_path / name / "wheels"))
+        finally:
+            os.umask(previous)
     assert wheels[0].name == wheels[1].name
     assert wheels[0].read_bytes() == wheels[1].read_bytes()
+    with zipfile.ZipFile(wheels[0]) as wheel:
+        members = wheel.infolist()
+    assert {member.date_time for member in members} == {(1980, 1, 1, 0, 0, 0)}

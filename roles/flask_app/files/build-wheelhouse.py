@@ -40,9 +40,11 @@ TARGETS = [
 SKIPPED_PARTS = {"tests", "dist", "build", "__pycache__"}
 
 # The date every file in the app's wheel carries (the earliest a zip can hold) instead of its
-# modification time: two clones of the same commit then build the same bytes, and a host
+# modification time, and the umask the wheel is built under instead of the user's (the wheel
+# records each file's mode): two clones of the same commit then build the same bytes, and a host
 # installed from one is not reinstalled, its instances not restarted, by a run from the other.
 SOURCE_DATE_EPOCH = "315532800"
+BUILD_UMASK = 0o022
 
 
 def source_files(source: Path) -> list[Path]:
@@ -52,7 +54,7 @@ def source_files(source: Path) -> list[Path]:
 
 
 def source_digest(source: Path) -> str:
-    digest = hashlib.sha256(SOURCE_DATE_EPOCH.encode())  # the wheel's date is part of the key
+    digest = hashlib.sha256(f"{SOURCE_DATE_EPOCH} {BUILD_UMASK:o}".encode())  # part of the key too
     for path in source_files(source):
         digest.update(str(path.relative_to(source)).encode() + b"\0" + path.read_bytes() + b"\0")
     return digest.hexdigest()[:16]
@@ -66,13 +68,17 @@ def pip(*arguments: str, environment: dict[str, str] | None = None) -> None:
 def build_app_wheel(source: Path, wheels: Path) -> Path:
     """Built from a copy of the source files alone: what an earlier build left in app/ (build/,
     egg-info) cannot end up in the wheel, and the checkout stays clean."""
-    with tempfile.TemporaryDirectory(prefix="stickyapp-source-") as work:
-        copy = Path(work) / "app"
-        for path in source_files(source):
-            (copy / path.relative_to(source)).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(path, copy / path.relative_to(source))
-        pip("wheel", "--no-deps", "--no-build-isolation", "--wheel-dir", str(wheels), str(copy),
-            environment={**os.environ, "SOURCE_DATE_EPOCH": SOURCE_DATE_EPOCH})
+    user_umask = os.umask(BUILD_UMASK)
+    try:
+        with tempfile.TemporaryDirectory(prefix="stickyapp-source-") as work:
+            copy = Path(work) / "app"
+            for path in source_files(source):
+                (copy / path.relative_to(source)).parent.mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(path, copy / path.relative_to(source))
+            pip("wheel", "--no-deps", "--no-build-isolation", "--wheel-dir", str(wheels), str(copy),
+                environment={**os.environ, "SOURCE_DATE_EPOCH": SOURCE_DATE_EPOCH})
+    finally:
+        os.umask(user_umask)
     return next(wheels.glob("*.whl"))
 
 
