@@ -170,6 +170,19 @@ def collect(directory: Path) -> list[str]:
     return [line for line in done.stdout.splitlines() if "::" in line]
 
 
+def test_a_stopped_nginx_is_timed_from_systemds_stop_job_not_from_yaml() -> None:
+    """The pair drill times the address's move from nginx's stop, as the holder's journal has it."""
+    lb_pair = load_module("molecule/drills/test_lb_pair.py", "drills_lb_pair")
+    pair = {"event": "stop-nginx", "event_at": 100.0, "nginx_journal": [
+        "99.50 lb1 systemd[1]: Started nginx.service - A high performance web server.",
+        "100.62 lb1 systemd[1]: Stopping nginx.service - A high performance web server...",
+        "100.71 lb1 systemd[1]: nginx.service: Deactivated successfully."]}
+    assert lb_pair.failure_began_at(pair) == 100.62
+    assert lb_pair.failure_began_at({"event": "power-off", "event_at": 100.0}) == 100.0
+    with pytest.raises(AssertionError, match="no 'Stopping' line"):
+        lb_pair.failure_began_at({**pair, "nginx_journal": pair["nginx_journal"][:1]})
+
+
 def test_every_drill_module_collects_on_a_host(host_layout: Path) -> None:
     collected = collect(host_layout)
     modules = {line.split("::")[0].rsplit("/", 1)[-1] for line in collected}
