@@ -90,6 +90,8 @@ logs: venv
 # docs/benchmarks.md and .json; leaves the default lab (3 app hosts, cookie) up. Mitogen goes
 # into the venv for the deployment section's opt-in row only; site.yml never needs it.
 # Without the lab: .venv/bin/python tools/bench.py --only-config-growth --output-dir /tmp/bench
+# Side by side with an earlier commit (a worktree of it, its own `make lab`; about 15 minutes more):
+#   make bench BENCH_ARGS="--baseline 5da8472 --baseline-env ANSIBLE_STRATEGY=linear"
 bench: deps venv engine
 	$(PYTHON) -m pip install --quiet mitogen==0.3.54
 	@$(PYTHON) tools/labctl.py up --strategy cookie --port $(LAB_PORT)

@@ -326,3 +326,68 @@ def test_one_instance_comparison_reuses_the_deployed_shape() -> None:
     shapes = bench.shapes_for_one_instance(candidates, last_deployed=candidates[-1])
     assert shapes[0] is candidates[-1] and shapes[-1] is candidates[0]
     assert bench.shapes_for_one_instance(candidates, last_deployed=candidates[1]) == [candidates[0]]
+
+
+# --- side by side with an earlier commit -----------------------------------------------------------
+
+def test_busy_cpu_is_every_state_but_idle_and_iowait() -> None:
+    ticks_per_second = os.sysconf("SC_CLK_TCK")
+    # user nice system idle iowait irq softirq steal guest guest_nice: guest time is in user already.
+    line = f"cpu  {3 * ticks_per_second} 0 {ticks_per_second} 900000 5000 0 {ticks_per_second} 0 777 0\ncpu0 1 2 3\n"
+    assert bench.busy_cpu_seconds(line) == 5.0
+
+
+def side_runs(seconds: list[float], cpu: list[float], host_tasks: int) -> dict[str, Any]:
+    return bench.side_summary([bench.PlaybookRun(s, 0, host_tasks, c) for s, c in zip(seconds, cpu)])
+
+
+def side_by_side_data(checkout_seconds: list[float]) -> dict[str, Any]:
+    return {"baseline": "5da8472 Committed make bench run", "baseline_environment": {"ANSIBLE_STRATEGY": "linear"},
+            "checkout": "abc1234 This change", "release": "bookworm",
+            "baseline_runs": side_runs([30.0, 34.0, 32.0, 33.0, 31.0, 35.0], [50.0, 54.0, 52.0, 53.0, 51.0, 55.0], 125),
+            "checkout_runs": side_runs(checkout_seconds, [26.0, 28.0, 27.0, 26.5, 27.5, 29.0], 54)}
+
+
+def test_side_by_side_is_reported_with_both_ratios_and_its_target(tmp_path: Path) -> None:
+    # Medians: 32.5 s and 52.5 core-s against 16.0 s and 27.25 core-s.
+    data = {"command": "tools/bench.py --baseline 5da8472", "machine": "test", "finished": "now", "wall_seconds": 1.0,
+            "side_by_side": side_by_side_data([16.0, 15.0, 17.0, 16.0, 18.0, 14.0])}
+    text = written_report(tmp_path, data)
+    assert "## No-op side by side with `5da8472`" in text
+    assert "environment `ANSIBLE_STRATEGY=linear`" in text and "Debian bookworm" in text
+    assert "| `5da8472` | 30.0, 34.0, 32.0, 33.0, 31.0, 35.0 | 32.5 | 50.0, 54.0, 52.0, 53.0, 51.0, 55.0 | 52.5 | 0 | 125 |" in text
+    assert "| this checkout ÷ `5da8472` | | 0.492 | | 0.519 | | |" in text
+    assert targets_of(data) == {"no-op `site.yml` ≤ 0.5 × `5da8472`'s (side by side, medians of 6 and 6)": ("0.492", True)}
+    slower = {"side_by_side": side_by_side_data([17.0, 16.5, 17.0, 16.5, 18.0, 16.0])}
+    assert targets_of(slower)["no-op `site.yml` ≤ 0.5 × `5da8472`'s (side by side, medians of 6 and 6)"] == ("0.515", False)
+
+
+def test_side_by_side_runs_each_lab_in_turn_from_its_own_checkout(monkeypatch) -> None:
+    events: list[str] = []
+    monkeypatch.setattr(bench, "run", lambda command, **_: (
+        events.append(" ".join(command[3:5])) or subprocess.CompletedProcess(command, 0, "5da8472 Old\n", "")))
+    monkeypatch.setattr(bench.subprocess, "run", lambda command, **_: events.append(
+        " ".join(command[3:5]) if command[0] == "git" else f"{Path(command[1]).name} {command[2]}"))
+    monkeypatch.setattr(bench, "make_in", lambda checkout, target: events.append(f"make {target} in worktree"))
+    monkeypatch.setattr(bench, "lab_release", lambda: "bookworm")
+    monkeypatch.setattr(bench, "lab_up_cold", lambda scale, release=None: events.append(f"our lab on {release}"))
+    seconds = iter(range(1, 100))
+
+    def timed_playbook(environment=None, checkout=bench.PROJECT_DIR) -> Any:
+        side = "baseline" if checkout != bench.PROJECT_DIR else "checkout"
+        assert (environment or {}) == ({"ANSIBLE_STRATEGY": "linear"} if side == "baseline" else {})
+        events.append(f"no-op {side}")
+        return bench.PlaybookRun(float(next(seconds)), 0, 50, 1.0)
+
+    monkeypatch.setattr(bench, "timed_playbook", timed_playbook)
+    result = bench.side_by_side("5da8472", {"ANSIBLE_STRATEGY": "linear"})
+    labs = [e for e in events if not e.startswith("no-op")]
+    assert labs == ["worktree add", "log -1", "labctl.py down", "make lab in worktree", "make lab-down in worktree",
+                    "our lab on bookworm", "labctl.py down", "make lab in worktree", "make lab-down in worktree",
+                    "worktree remove", "log -1"]
+    # Each lab: one warm-up run (not counted), then 3, 6 and 3 counted runs.
+    assert [e for e in events if e.startswith("no-op")] == (["no-op baseline"] * 4 + ["no-op checkout"] * 7
+                                                            + ["no-op baseline"] * 4)
+    assert result["baseline_runs"]["runs_seconds"] == [2.0, 3.0, 4.0, 13.0, 14.0, 15.0]
+    assert result["checkout_runs"]["runs_seconds"] == [6.0, 7.0, 8.0, 9.0, 10.0, 11.0]
+    assert result["release"] == "bookworm" and result["baseline"] == "5da8472 Old"

@@ -18,6 +18,9 @@
 5. Deployment: site.yml on fresh lab hosts (cold), no-op re-runs as shipped and with Mitogen
    (interleaved), one without pipelining, a strategy switch and back. Leaves the default
    3-host cookie lab up.
+6. Side by side (with --baseline REV only): no-op site.yml of an earlier commit, on its own lab
+   (`make lab` in a worktree of it), and of this checkout on a lab of the same Debian release,
+   one lab at a time: wall time and the whole machine's busy CPU.
 
 Writes <output-dir>/benchmarks.json (every sample) and benchmarks.md (what was run, tables,
 medians, ratios, targets), for what this run measured and nothing else.
@@ -96,6 +99,7 @@ class PlaybookRun(NamedTuple):
     seconds: float
     changed: int  # sum of changed= over the recap
     host_tasks: int  # sum of ok= and skipped=: every task each host went through
+    busy_cpu_seconds: float = 0.0  # the whole machine's, lab containers included (busy_cpu_seconds())
 
 
 class PlaybookFailed(Exception):
@@ -112,18 +116,30 @@ def ansible_environment(extra: dict[str, str] | None) -> dict[str, str]:
     return {**os.environ, "ANSIBLE_NOCOLOR": "1", **(extra or {})}
 
 
+def busy_cpu_seconds(proc_stat: str | None = None) -> float:
+    """Seconds of CPU this machine has spent busy since boot, on every core (/proc/stat's first
+    line: user, nice, system, idle, iowait, irq, softirq, steal, less idle and iowait)."""
+    first_line = (proc_stat if proc_stat is not None else Path("/proc/stat").read_text()).split("\n", 1)[0]
+    ticks = [int(value) for value in first_line.split()[1:9]]
+    return (sum(ticks) - ticks[3] - ticks[4]) / os.sysconf("SC_CLK_TCK")
+
+
 def timed_playbook(*arguments: str, environment: dict[str, str] | None = None,
-                   inventories: tuple[str, ...] = (LAB_INVENTORY,)) -> PlaybookRun:
-    """site.yml on the lab: its wall time and recap."""
+                   inventories: tuple[str, ...] | None = None, checkout: Path = PROJECT_DIR) -> PlaybookRun:
+    """site.yml on the lab, run from a checkout with its own venv and lab inventory: its wall
+    time, recap and CPU. A run that went through no host at all is a failure too."""
+    inventories = inventories or (str(checkout / "inventories" / "lab"),)
     inventory_options = [option for inventory in inventories for option in ("-i", inventory)]
-    started = time.monotonic()
-    result = subprocess.run([str(ANSIBLE_BIN / "ansible-playbook"), *inventory_options, "site.yml", *arguments],
-                            cwd=PROJECT_DIR, capture_output=True, text=True, env=ansible_environment(environment))
-    seconds = time.monotonic() - started
-    if result.returncode != 0:
-        raise PlaybookFailed(f"site.yml {' '.join(arguments)} failed (rc {result.returncode}):\n"
+    playbook = ANSIBLE_BIN / "ansible-playbook" if checkout == PROJECT_DIR else checkout / ".venv/bin/ansible-playbook"
+    cpu_before, started = busy_cpu_seconds(), time.monotonic()
+    result = subprocess.run([str(playbook), *inventory_options, "site.yml", *arguments],
+                            cwd=checkout, capture_output=True, text=True, env=ansible_environment(environment))
+    seconds, cpu = time.monotonic() - started, busy_cpu_seconds() - cpu_before
+    changed, host_tasks = recap_totals(result.stdout)
+    if result.returncode != 0 or host_tasks == 0:
+        raise PlaybookFailed(f"site.yml {' '.join(arguments)} failed (rc {result.returncode}, {host_tasks} host-tasks):\n"
                              f"{result.stdout[-3000:]}{result.stderr[-1000:]}")
-    return PlaybookRun(round(seconds, 1), *recap_totals(result.stdout))
+    return PlaybookRun(round(seconds, 1), changed, host_tasks, round(cpu, 1))
 
 
 def noop_summary(runs: list[PlaybookRun]) -> dict[str, Any]:
@@ -151,12 +167,13 @@ def parse_module_parent(one_line_output: str) -> str | None:
     return match.group(1).strip() if match else None
 
 
-def lab_up_cold(scale: int, strategy: str = "cookie") -> float:
+def lab_up_cold(scale: int, strategy: str = "cookie", release: str | None = None) -> float:
     """Seconds for `labctl up` on fresh hosts: containers started, systemd up, cold site.yml."""
     subprocess.run([sys.executable, str(TOOLS_DIR / "labctl.py"), "down"], check=True, capture_output=True)
     started = time.monotonic()
     result = subprocess.run([sys.executable, str(TOOLS_DIR / "labctl.py"), "up", "--strategy", strategy,
-                             "--scale", str(scale)], capture_output=True, text=True)
+                             "--scale", str(scale), *(["--release", release] if release else [])],
+                            capture_output=True, text=True)
     if result.returncode != 0:
         sys.exit(f"labctl up --scale {scale} failed:\n{result.stdout[-3000:]}{result.stderr[-2000:]}")
     return round(time.monotonic() - started, 1)
@@ -517,6 +534,63 @@ def deployment(mitogen_dir: Path) -> dict[str, Any]:
     return results
 
 
+# --- side by side with an earlier commit (--baseline) --------------------------------------------
+
+def make_in(checkout: Path, target: str) -> None:
+    """`make <target>` of another checkout, with its own Makefile, venv and lab tooling."""
+    environment = {k: v for k, v in os.environ.items() if k not in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL")}
+    result = subprocess.run(["make", "-C", str(checkout), target], capture_output=True, text=True, env=environment)
+    if result.returncode != 0:
+        sys.exit(f"make -C {checkout} {target} failed:\n{result.stdout[-3000:]}{result.stderr[-2000:]}")
+
+
+def lab_release() -> str:
+    return docker_exec(LB, "sh", "-c", ". /etc/os-release && echo $VERSION_CODENAME").strip()
+
+
+def side_summary(runs: list[PlaybookRun]) -> dict[str, Any]:
+    cpu = [run.busy_cpu_seconds for run in runs]
+    return {**noop_summary(runs), "busy_cpu_seconds": cpu, "median_busy_cpu_seconds": statistics.median(cpu)}
+
+
+def side_by_side(baseline: str, baseline_environment: dict[str, str]) -> dict[str, Any]:
+    """No-op site.yml of an earlier commit and of this checkout, each on a fresh lab of its own:
+    the commit's `make lab` in a worktree of it, then this checkout's lab on the same Debian
+    release. The labs share container names, so one at a time, in the order commit, checkout
+    (twice the runs), commit: a drift of the machine's speed weighs on both sides alike. Every
+    lab gets one warm-up run first, not counted."""
+    runs: dict[str, list[PlaybookRun]] = {"baseline": [], "checkout": []}
+    with tempfile.TemporaryDirectory(prefix="stickylab-baseline-") as parent:
+        worktree = Path(parent) / "checkout"
+        run(["git", "-C", str(PROJECT_DIR), "worktree", "add", "--detach", str(worktree), baseline])
+        try:
+            described = run(["git", "-C", str(worktree), "log", "-1", "--format=%h %s"]).stdout.strip()
+            release = None
+            for side, count in (("baseline", NOOP_RUNS), ("checkout", 2 * NOOP_RUNS), ("baseline", NOOP_RUNS)):
+                if side == "baseline":
+                    stage(f"side by side: `make lab` of {baseline} in its worktree, then {count} no-op runs")
+                    subprocess.run([sys.executable, str(TOOLS_DIR / "labctl.py"), "down"], check=True,
+                                   capture_output=True)
+                    make_in(worktree, "lab")
+                    release = lab_release()
+                    options: dict[str, Any] = {"environment": baseline_environment, "checkout": worktree}
+                else:
+                    stage(f"side by side: this checkout's lab on {release}, then {count} no-op runs")
+                    lab_up_cold(LAB_SCALE, release=release)
+                    options = {}
+                timed_playbook(**options)  # warm-up
+                runs[side] += [timed_playbook(**options) for _ in range(count)]
+                if side == "baseline":
+                    make_in(worktree, "lab-down")
+        finally:
+            subprocess.run(["git", "-C", str(PROJECT_DIR), "worktree", "remove", "--force", str(worktree)],
+                           capture_output=True)
+    checkout = run(["git", "-C", str(PROJECT_DIR), "log", "-1", "--format=%h %s"]).stdout.strip()
+    return {"baseline": described, "baseline_environment": baseline_environment, "checkout": checkout,
+            "release": release, "baseline_runs": side_summary(runs["baseline"]),
+            "checkout_runs": side_summary(runs["checkout"])}
+
+
 # --- ratios and targets -------------------------------------------------------------------------
 
 def ratio(medians: dict[str, Any], a: str, b: str) -> float:
@@ -546,6 +620,13 @@ def target(text: str, measured: str, met: bool) -> dict[str, Any]:
     return {"target": text, "measured": measured, "met": met}
 
 
+def side_by_side_ratios(sides: dict[str, Any]) -> tuple[float, float]:
+    """(wall, busy CPU): this checkout's median ÷ the earlier commit's."""
+    checkout, baseline = sides["checkout_runs"], sides["baseline_runs"]
+    return (round(checkout["median_seconds"] / baseline["median_seconds"], 3),
+            round(checkout["median_busy_cpu_seconds"] / baseline["median_busy_cpu_seconds"], 3))
+
+
 def compute_targets(data: dict[str, Any]) -> list[dict[str, Any]]:
     """Every target whose figures this run measured."""
     targets = []
@@ -567,6 +648,13 @@ def compute_targets(data: dict[str, Any]) -> list[dict[str, Any]]:
             target(f"no-op host-tasks ≤ 60 ({LAB_SCALE + 1}-host lab, as shipped)", str(host_tasks), host_tasks <= 60),
             target("cold lab ≤ 90 s", f"{deploy['cold_lab_up_seconds']} s", deploy["cold_lab_up_seconds"] <= 90),
         ]
+    sides = data.get("side_by_side")
+    if sides:
+        wall, _ = side_by_side_ratios(sides)
+        commit = sides["baseline"].split()[0]
+        targets.append(target(f"no-op `site.yml` ≤ 0.5 × `{commit}`'s (side by side, medians of "
+                              f"{len(sides['checkout_runs']['runs_seconds'])} and "
+                              f"{len(sides['baseline_runs']['runs_seconds'])})", f"{wall:.3f}", wall <= 0.5))
     config = data.get("config_growth")
     if config:
         cookie = config_rows(config, "cookie")
@@ -772,6 +860,33 @@ def deployment_section(deploy: dict[str, Any]) -> list[str]:
     ]
 
 
+def side_by_side_section(sides: dict[str, Any]) -> list[str]:
+    wall, cpu = side_by_side_ratios(sides)
+    commit = sides["baseline"].split()[0]
+    environment = " ".join(f"`{k}={v}`" for k, v in sides["baseline_environment"].items()) or "none"
+
+    def row(title: str, runs: dict[str, Any]) -> str:
+        return (f"| {title} | {', '.join(str(s) for s in runs['runs_seconds'])} | {runs['median_seconds']} | "
+                f"{', '.join(str(c) for c in runs['busy_cpu_seconds'])} | {runs['median_busy_cpu_seconds']} | "
+                f"{runs['changed']} | {', '.join(str(n) for n in dict.fromkeys(runs['host_tasks_per_run']))} |")
+
+    return [
+        f"## No-op side by side with `{commit}`",
+        "",
+        f"No-op `site.yml` of `{sides['baseline']}` (a worktree of it, its own `make lab`: its venv, "
+        f"image and lab; environment {environment}) and of this checkout (`{sides['checkout']}`), each on "
+        f"its own fresh {LAB_SCALE + 1}-host lab of Debian {sides['release']}, one lab at a time: "
+        f"`{commit}`'s, this checkout's (twice the runs), `{commit}`'s again. One warm-up run on each lab, "
+        "not counted. Busy CPU is the whole machine's (`/proc/stat`), the lab containers' included.",
+        "",
+        "| no-op `site.yml` | runs s | median s | busy CPU per run, core-s | median core-s | changed | host-tasks |",
+        "|---|---|---:|---|---:|---:|---:|",
+        row(f"`{commit}`", sides["baseline_runs"]),
+        row("this checkout", sides["checkout_runs"]),
+        f"| this checkout ÷ `{commit}` | | {wall:.3f} | | {cpu:.3f} | | |",
+    ]
+
+
 def write_report(data: dict[str, Any], json_path: Path, markdown_path: Path) -> None:
     json_path.write_text(json.dumps(data, indent=2) + "\n")
     lines = [
@@ -788,6 +903,7 @@ def write_report(data: dict[str, Any], json_path: Path, markdown_path: Path) -> 
         ("growth", lambda grown: growth_section(grown, data)),
         ("config_growth", config_growth_section),
         ("deployment", deployment_section),
+        ("side_by_side", side_by_side_section),
     ]
     for key, section in sections:
         if data.get(key):
@@ -808,10 +924,21 @@ def lab_sections(arguments: argparse.Namespace, mitogen_dir: Path | None) -> dic
         sections["backend_settings"] = backend_settings(cookies, *load)
     if arguments.growth_scales:
         sections["growth"] = growth(cookies, arguments.growth_scales, *load)
+    if arguments.baseline:
+        sections["side_by_side"] = side_by_side(arguments.baseline, dict(arguments.baseline_env))
     if not arguments.skip_deployment and mitogen_dir is not None:
         # Last: it rebuilds the default lab and leaves it up, as `make lab` would.
         sections["deployment"] = deployment(mitogen_dir)
+    elif arguments.baseline:
+        lab_up_cold(LAB_SCALE)  # the default lab again, in place of the side by side's last
     return sections
+
+
+def environment_setting(text: str) -> tuple[str, str]:
+    name, equals, value = text.partition("=")
+    if not equals or not name:
+        raise argparse.ArgumentTypeError(f"{text!r} is not NAME=VALUE")
+    return name, value
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -825,6 +952,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--skip-deployment", action="store_true")
     parser.add_argument("--only-config-growth", action="store_true",
                         help="measure the nginx.conf growth alone (no lab); the report holds that section only")
+    parser.add_argument("--baseline", metavar="REV",
+                        help="also time the no-op side by side with this earlier commit, on a lab of its own")
+    parser.add_argument("--baseline-env", metavar="NAME=VALUE", action="append", default=[], type=environment_setting,
+                        help="environment of the earlier commit's runs, e.g. ANSIBLE_STRATEGY=linear (repeatable)")
     parser.add_argument("--output-dir", type=Path, default=PROJECT_DIR / "docs")
     parser.add_argument("--render-only", action="store_true",
                         help="rewrite benchmarks.md from the existing benchmarks.json (no measuring)")
@@ -839,6 +970,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--seconds 1-30 and --rounds 1-9 keep the run bounded")
     if any(not 1 <= scale <= 9 or scale == LAB_SCALE for scale in arguments.growth_scales):
         parser.error(f"--growth-scales: 1-9 app hosts, not {LAB_SCALE} (measured anyway)")
+    if arguments.baseline and arguments.only_config_growth:
+        parser.error("--baseline needs the lab: leave out --only-config-growth")
     mitogen_dir = mitogen_strategy_dir()
     with_lab = not arguments.only_config_growth
     if with_lab and not arguments.skip_deployment and mitogen_dir is None:
