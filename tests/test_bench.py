@@ -331,10 +331,10 @@ def test_one_instance_comparison_reuses_the_deployed_shape() -> None:
 # --- side by side with an earlier commit -----------------------------------------------------------
 
 def test_busy_cpu_is_every_state_but_idle_and_iowait() -> None:
-    ticks_per_second = os.sysconf("SC_CLK_TCK")
+    hz = os.sysconf("SC_CLK_TCK")
     # user nice system idle iowait irq softirq steal guest guest_nice: guest time is in user already.
-    line = f"cpu  {3 * ticks_per_second} 0 {ticks_per_second} 900000 5000 0 {ticks_per_second} 0 777 0\ncpu0 1 2 3\n"
-    assert bench.busy_cpu_seconds(line) == 5.0
+    line = f"cpu  {3 * hz} {hz} {2 * hz} 900000 5000 {hz} {hz} {hz} {7 * hz} {7 * hz}\ncpu0 1 2 3\n"
+    assert bench.busy_cpu_seconds(line) == 9.0
 
 
 def side_runs(seconds: list[float], cpu: list[float], host_tasks: int) -> dict[str, Any]:
@@ -377,17 +377,106 @@ def test_side_by_side_runs_each_lab_in_turn_from_its_own_checkout(monkeypatch) -
         side = "baseline" if checkout != bench.PROJECT_DIR else "checkout"
         assert (environment or {}) == ({"ANSIBLE_STRATEGY": "linear"} if side == "baseline" else {})
         events.append(f"no-op {side}")
-        return bench.PlaybookRun(float(next(seconds)), 0, 50, 1.0)
+        return bench.PlaybookRun(float(next(seconds)), 0, 50, 1.0, hosts=bench.LAB_SCALE + 1)
 
     monkeypatch.setattr(bench, "timed_playbook", timed_playbook)
     result = bench.side_by_side("5da8472", {"ANSIBLE_STRATEGY": "linear"})
     labs = [e for e in events if not e.startswith("no-op")]
     assert labs == ["worktree add", "log -1", "labctl.py down", "make lab in worktree", "make lab-down in worktree",
                     "our lab on bookworm", "labctl.py down", "make lab in worktree", "make lab-down in worktree",
-                    "worktree remove", "log -1"]
+                    "worktree remove", "worktree prune", "log -1"]
     # Each lab: one warm-up run (not counted), then 3, 6 and 3 counted runs.
     assert [e for e in events if e.startswith("no-op")] == (["no-op baseline"] * 4 + ["no-op checkout"] * 7
                                                             + ["no-op baseline"] * 4)
     assert result["baseline_runs"]["runs_seconds"] == [2.0, 3.0, 4.0, 13.0, 14.0, 15.0]
     assert result["checkout_runs"]["runs_seconds"] == [6.0, 7.0, 8.0, 9.0, 10.0, 11.0]
     assert result["release"] == "bookworm" and result["baseline"] == "5da8472 Old"
+
+
+@pytest.mark.parametrize("bad_run", [
+    bench.PlaybookRun(20.0, 1, 50, 1.0, hosts=bench.LAB_SCALE + 1),  # something changed: not a no-op
+    bench.PlaybookRun(20.0, 0, 30, 1.0, hosts=2),  # a lab of another size
+    bench.PlaybookFailed("site.yml failed (rc 2, 0 host-tasks)"),
+])
+def test_side_by_side_stops_on_a_run_that_is_no_no_op_and_cleans_up(monkeypatch, bad_run) -> None:
+    events: list[str] = []
+    monkeypatch.setattr(bench, "run", lambda command, **_: subprocess.CompletedProcess(command, 0, "5da8472 Old\n", ""))
+    monkeypatch.setattr(bench.subprocess, "run", lambda command, **_: events.append(
+        f"{command[0]} {command[-1] if command[0] == 'make' else ' '.join(command[3:5])}"))
+    monkeypatch.setattr(bench, "make_in", lambda checkout, target: events.append(f"make_in {target}"))
+    monkeypatch.setattr(bench, "lab_release", lambda: "bookworm")
+    runs = iter([bench.PlaybookRun(30.0, 0, 125, 1.0, hosts=bench.LAB_SCALE + 1), bad_run])
+
+    def timed_playbook(**_: Any) -> Any:
+        result = next(runs)
+        if isinstance(result, Exception):
+            raise result
+        return result
+
+    monkeypatch.setattr(bench, "timed_playbook", timed_playbook)
+    with pytest.raises(bench.SideBySideFailed, match="baseline"):
+        bench.side_by_side("5da8472", {})
+    # The earlier commit's lab is taken down, its worktree removed and pruned.
+    assert events[1:] == ["make_in lab", "make lab-down", "git worktree remove", "git worktree prune"]
+
+
+def test_a_failed_side_by_side_is_reported_and_the_default_lab_comes_back(tmp_path: Path, monkeypatch) -> None:
+    events: list[str] = []
+
+    def failing(*_: Any) -> Any:
+        raise bench.SideBySideFailed("make -C /tmp/x lab failed")
+
+    monkeypatch.setattr(bench, "side_by_side", failing)
+    monkeypatch.setattr(bench, "lab_up_cold", lambda scale, **_: events.append(f"lab up {scale}"))
+    for name in ("install_load_tools", "switch"):
+        monkeypatch.setattr(bench, name, lambda *_, **__: None)
+    monkeypatch.setattr(bench, "docker_exec", lambda *_: "nginx version: nginx/1.26.3")
+    monkeypatch.setattr(bench, "pinned_client_cookies", lambda: [])
+    monkeypatch.setattr(bench, "request_path", lambda *_: None)
+    arguments = bench.argparse.Namespace(rounds=1, seconds=1, connections=1, skip_settings=True, growth_scales=[],
+                                         baseline="5da8472", baseline_env=[], skip_deployment=True)
+    sections = bench.lab_sections(arguments, mitogen_dir=None)
+    assert sections["side_by_side"] == {"baseline": "5da8472", "failure": "make -C /tmp/x lab failed"}
+    assert events == [f"lab up {bench.LAB_SCALE}"]
+    data = {"command": "tools/bench.py --baseline 5da8472", "machine": "test", "finished": "now", "wall_seconds": 1.0,
+            "side_by_side": sections["side_by_side"]}
+    text = written_report(tmp_path, data)
+    assert "## No-op side by side with `5da8472`" in text and "Failed: see `side_by_side.failure`" in text
+    assert targets_of(data) == {}
+
+
+def test_timed_playbook_runs_the_checkout_s_own_ansible_and_lab_inventory(monkeypatch, tmp_path: Path) -> None:
+    calls: list[tuple[list[str], Path]] = []
+    outputs = iter([RECAP, "PLAY RECAP ****\n", RECAP])
+
+    def fake_run(command: list[str], cwd: Path, **_: Any) -> Any:
+        calls.append((command, cwd))
+        return subprocess.CompletedProcess(command, 0, next(outputs), "")
+
+    monkeypatch.setattr(bench.subprocess, "run", fake_run)
+    result = bench.timed_playbook(checkout=tmp_path)
+    assert calls[0] == ([str(tmp_path / ".venv/bin/ansible-playbook"), "-i", str(tmp_path / "inventories" / "lab"),
+                         "site.yml"], tmp_path)
+    assert (result.changed, result.host_tasks, result.hosts) == (3, 46, 3)
+    # A run that went through no host is no measurement.
+    with pytest.raises(bench.PlaybookFailed, match="0 host-tasks"):
+        bench.timed_playbook()
+    bench.timed_playbook("--tags", "lb")
+    assert calls[2][0][:4] == [str(bench.ANSIBLE_BIN / "ansible-playbook"), "-i", bench.LAB_INVENTORY, "site.yml"]
+    assert calls[2][1] == bench.PROJECT_DIR
+
+
+def test_the_earlier_commit_s_make_gets_the_lab_shape_and_not_this_venv(monkeypatch) -> None:
+    seen: dict[str, Any] = {}
+    monkeypatch.setenv("PATH", os.pathsep.join([str(bench.ANSIBLE_BIN), "/usr/bin"]))
+    monkeypatch.setenv("SCALE", "5")
+    monkeypatch.setenv("MAKEFLAGS", "SCALE=5")
+
+    def fake_run(command: list[str], env: dict[str, str], **_: Any) -> Any:
+        seen.update(command=command, env=env)
+        return subprocess.CompletedProcess(command, 0, "", "")
+
+    monkeypatch.setattr(bench.subprocess, "run", fake_run)
+    bench.make_in(Path("/tmp/baseline"), "lab")
+    assert seen["command"] == ["make", "-C", "/tmp/baseline", "lab", "STRATEGY=cookie", f"SCALE={bench.LAB_SCALE}", "LBS=1"]
+    assert seen["env"]["PATH"] == "/usr/bin" and "SCALE" not in seen["env"] and "MAKEFLAGS" not in seen["env"]

@@ -100,6 +100,7 @@ class PlaybookRun(NamedTuple):
     changed: int  # sum of changed= over the recap
     host_tasks: int  # sum of ok= and skipped=: every task each host went through
     busy_cpu_seconds: float = 0.0  # the whole machine's, lab containers included (busy_cpu_seconds())
+    hosts: int = 0  # lines in the recap
 
 
 class PlaybookFailed(Exception):
@@ -117,8 +118,8 @@ def ansible_environment(extra: dict[str, str] | None) -> dict[str, str]:
 
 
 def busy_cpu_seconds(proc_stat: str | None = None) -> float:
-    """Seconds of CPU this machine has spent busy since boot, on every core (/proc/stat's first
-    line: user, nice, system, idle, iowait, irq, softirq, steal, less idle and iowait)."""
+    """Seconds of CPU this machine has spent busy since boot, on every core: /proc/stat's first
+    line, user + nice + system + irq + softirq + steal (a VM's steal: a core wanted and not given)."""
     first_line = (proc_stat if proc_stat is not None else Path("/proc/stat").read_text()).split("\n", 1)[0]
     ticks = [int(value) for value in first_line.split()[1:9]]
     return (sum(ticks) - ticks[3] - ticks[4]) / os.sysconf("SC_CLK_TCK")
@@ -139,7 +140,8 @@ def timed_playbook(*arguments: str, environment: dict[str, str] | None = None,
     if result.returncode != 0 or host_tasks == 0:
         raise PlaybookFailed(f"site.yml {' '.join(arguments)} failed (rc {result.returncode}, {host_tasks} host-tasks):\n"
                              f"{result.stdout[-3000:]}{result.stderr[-1000:]}")
-    return PlaybookRun(round(seconds, 1), changed, host_tasks, round(cpu, 1))
+    hosts = len(re.findall(r"^\S+\s+: ok=", result.stdout, re.MULTILINE))
+    return PlaybookRun(round(seconds, 1), changed, host_tasks, round(cpu, 1), hosts)
 
 
 def noop_summary(runs: list[PlaybookRun]) -> dict[str, Any]:
@@ -536,12 +538,26 @@ def deployment(mitogen_dir: Path) -> dict[str, Any]:
 
 # --- side by side with an earlier commit (--baseline) --------------------------------------------
 
+class SideBySideFailed(Exception):
+    """The earlier commit's lab or a no-op run of either side failed; the message says which."""
+
+
+# The lab both sides are measured on; given on the earlier commit's make command line, so neither
+# its Makefile's defaults nor this make's command-line variables (exported to recipes) decide it.
+BASELINE_LAB = {"STRATEGY": "cookie", "SCALE": str(LAB_SCALE), "LBS": "1"}
+
+
 def make_in(checkout: Path, target: str) -> None:
-    """`make <target>` of another checkout, with its own Makefile, venv and lab tooling."""
-    environment = {k: v for k, v in os.environ.items() if k not in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL")}
-    result = subprocess.run(["make", "-C", str(checkout), target], capture_output=True, text=True, env=environment)
+    """`make <target>` of another checkout, with its own Makefile, venv and lab tooling: no make
+    variables of this one, and not this venv first on PATH."""
+    own_venv = str(ANSIBLE_BIN)
+    environment = {k: v for k, v in os.environ.items()
+                   if k not in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL", "VIRTUAL_ENV", *BASELINE_LAB)}
+    environment["PATH"] = os.pathsep.join(p for p in environment.get("PATH", "").split(os.pathsep) if p != own_venv)
+    result = subprocess.run(["make", "-C", str(checkout), target, *(f"{k}={v}" for k, v in BASELINE_LAB.items())],
+                            capture_output=True, text=True, env=environment)
     if result.returncode != 0:
-        sys.exit(f"make -C {checkout} {target} failed:\n{result.stdout[-3000:]}{result.stderr[-2000:]}")
+        raise SideBySideFailed(f"make -C {checkout} {target} failed:\n{result.stdout[-3000:]}{result.stderr[-2000:]}")
 
 
 def lab_release() -> str:
@@ -551,6 +567,18 @@ def lab_release() -> str:
 def side_summary(runs: list[PlaybookRun]) -> dict[str, Any]:
     cpu = [run.busy_cpu_seconds for run in runs]
     return {**noop_summary(runs), "busy_cpu_seconds": cpu, "median_busy_cpu_seconds": statistics.median(cpu)}
+
+
+def side_run(side: str, **options: Any) -> PlaybookRun:
+    """One no-op run of a side, which must be one: nothing changed, every lab host in the recap."""
+    try:
+        result = timed_playbook(**options)
+    except PlaybookFailed as failure:
+        raise SideBySideFailed(f"{side}: {failure}") from failure
+    if result.changed or result.hosts != LAB_SCALE + 1:
+        raise SideBySideFailed(f"{side}: not a no-op of the {LAB_SCALE + 1}-host lab "
+                               f"(changed {result.changed}, {result.hosts} hosts in the recap)")
+    return result
 
 
 def side_by_side(baseline: str, baseline_environment: dict[str, str]) -> dict[str, Any]:
@@ -563,6 +591,7 @@ def side_by_side(baseline: str, baseline_environment: dict[str, str]) -> dict[st
     with tempfile.TemporaryDirectory(prefix="stickylab-baseline-") as parent:
         worktree = Path(parent) / "checkout"
         run(["git", "-C", str(PROJECT_DIR), "worktree", "add", "--detach", str(worktree), baseline])
+        baseline_lab_up = False
         try:
             described = run(["git", "-C", str(worktree), "log", "-1", "--format=%h %s"]).stdout.strip()
             release = None
@@ -571,6 +600,7 @@ def side_by_side(baseline: str, baseline_environment: dict[str, str]) -> dict[st
                     stage(f"side by side: `make lab` of {baseline} in its worktree, then {count} no-op runs")
                     subprocess.run([sys.executable, str(TOOLS_DIR / "labctl.py"), "down"], check=True,
                                    capture_output=True)
+                    baseline_lab_up = True
                     make_in(worktree, "lab")
                     release = lab_release()
                     options: dict[str, Any] = {"environment": baseline_environment, "checkout": worktree}
@@ -578,13 +608,17 @@ def side_by_side(baseline: str, baseline_environment: dict[str, str]) -> dict[st
                     stage(f"side by side: this checkout's lab on {release}, then {count} no-op runs")
                     lab_up_cold(LAB_SCALE, release=release)
                     options = {}
-                timed_playbook(**options)  # warm-up
-                runs[side] += [timed_playbook(**options) for _ in range(count)]
+                side_run(side, **options)  # warm-up
+                runs[side] += [side_run(side, **options) for _ in range(count)]
                 if side == "baseline":
                     make_in(worktree, "lab-down")
+                    baseline_lab_up = False
         finally:
+            if baseline_lab_up:  # a failure left it up: this checkout's lab comes back after
+                subprocess.run(["make", "-C", str(worktree), "lab-down"], capture_output=True)
             subprocess.run(["git", "-C", str(PROJECT_DIR), "worktree", "remove", "--force", str(worktree)],
                            capture_output=True)
+            subprocess.run(["git", "-C", str(PROJECT_DIR), "worktree", "prune"], capture_output=True)
     checkout = run(["git", "-C", str(PROJECT_DIR), "log", "-1", "--format=%h %s"]).stdout.strip()
     return {"baseline": described, "baseline_environment": baseline_environment, "checkout": checkout,
             "release": release, "baseline_runs": side_summary(runs["baseline"]),
@@ -649,7 +683,7 @@ def compute_targets(data: dict[str, Any]) -> list[dict[str, Any]]:
             target("cold lab ≤ 90 s", f"{deploy['cold_lab_up_seconds']} s", deploy["cold_lab_up_seconds"] <= 90),
         ]
     sides = data.get("side_by_side")
-    if sides:
+    if sides and not sides.get("failure"):
         wall, _ = side_by_side_ratios(sides)
         commit = sides["baseline"].split()[0]
         targets.append(target(f"no-op `site.yml` ≤ 0.5 × `{commit}`'s (side by side, medians of "
@@ -861,8 +895,10 @@ def deployment_section(deploy: dict[str, Any]) -> list[str]:
 
 
 def side_by_side_section(sides: dict[str, Any]) -> list[str]:
-    wall, cpu = side_by_side_ratios(sides)
     commit = sides["baseline"].split()[0]
+    if sides.get("failure"):
+        return [f"## No-op side by side with `{commit}`", "", "Failed: see `side_by_side.failure` in benchmarks.json."]
+    wall, cpu = side_by_side_ratios(sides)
     environment = " ".join(f"`{k}={v}`" for k, v in sides["baseline_environment"].items()) or "none"
 
     def row(title: str, runs: dict[str, Any]) -> str:
@@ -877,7 +913,8 @@ def side_by_side_section(sides: dict[str, Any]) -> list[str]:
         f"image and lab; environment {environment}) and of this checkout (`{sides['checkout']}`), each on "
         f"its own fresh {LAB_SCALE + 1}-host lab of Debian {sides['release']}, one lab at a time: "
         f"`{commit}`'s, this checkout's (twice the runs), `{commit}`'s again. One warm-up run on each lab, "
-        "not counted. Busy CPU is the whole machine's (`/proc/stat`), the lab containers' included.",
+        "not counted. Busy CPU is the whole machine's, the lab containers' included: every state of "
+        "`/proc/stat` but idle and iowait (steal included).",
         "",
         "| no-op `site.yml` | runs s | median s | busy CPU per run, core-s | median core-s | changed | host-tasks |",
         "|---|---|---:|---|---:|---:|---:|",
@@ -925,7 +962,10 @@ def lab_sections(arguments: argparse.Namespace, mitogen_dir: Path | None) -> dic
     if arguments.growth_scales:
         sections["growth"] = growth(cookies, arguments.growth_scales, *load)
     if arguments.baseline:
-        sections["side_by_side"] = side_by_side(arguments.baseline, dict(arguments.baseline_env))
+        try:
+            sections["side_by_side"] = side_by_side(arguments.baseline, dict(arguments.baseline_env))
+        except SideBySideFailed as failure:
+            sections["side_by_side"] = {"baseline": arguments.baseline, "failure": str(failure)}
     if not arguments.skip_deployment and mitogen_dir is not None:
         # Last: it rebuilds the default lab and leaves it up, as `make lab` would.
         sections["deployment"] = deployment(mitogen_dir)
@@ -972,6 +1012,11 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"--growth-scales: 1-9 app hosts, not {LAB_SCALE} (measured anyway)")
     if arguments.baseline and arguments.only_config_growth:
         parser.error("--baseline needs the lab: leave out --only-config-growth")
+    if arguments.baseline_env and not arguments.baseline:
+        parser.error("--baseline-env is for the runs of --baseline REV")
+    if arguments.baseline and subprocess.run(["git", "-C", str(PROJECT_DIR), "rev-parse", "--verify", "--quiet",
+                                              f"{arguments.baseline}^{{commit}}"], capture_output=True).returncode:
+        parser.error(f"--baseline {arguments.baseline}: no such commit in {PROJECT_DIR}")
     mitogen_dir = mitogen_strategy_dir()
     with_lab = not arguments.only_config_growth
     if with_lab and not arguments.skip_deployment and mitogen_dir is None:
