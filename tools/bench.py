@@ -909,8 +909,8 @@ def side_by_side_section(sides: dict[str, Any]) -> list[str]:
     return [
         f"## No-op side by side with `{commit}`",
         "",
-        f"No-op `site.yml` of `{sides['baseline']}` (a worktree of it, its own `make lab`: its venv, "
-        f"image and lab; environment {environment}) and of this checkout (`{sides['checkout']}`), each on "
+        f"No-op `site.yml` of `{commit}` (a worktree of it, its own `make lab`: its venv, image and lab; "
+        f"environment {environment}) and of this checkout (`{sides['checkout'].split()[0]}`), each on "
         f"its own fresh {LAB_SCALE + 1}-host lab of Debian {sides['release']}, one lab at a time: "
         f"`{commit}`'s, this checkout's (twice the runs), `{commit}`'s again. One warm-up run on each lab, "
         "not counted. Busy CPU is the whole machine's, the lab containers' included: every state of "
