@@ -169,9 +169,13 @@ def parse_module_parent(one_line_output: str) -> str | None:
     return match.group(1).strip() if match else None
 
 
+def lab_down() -> None:
+    subprocess.run([sys.executable, str(TOOLS_DIR / "labctl.py"), "down"], check=True, capture_output=True)
+
+
 def lab_up_cold(scale: int, strategy: str = "cookie", release: str | None = None) -> float:
     """Seconds for `labctl up` on fresh hosts: containers started, systemd up, cold site.yml."""
-    subprocess.run([sys.executable, str(TOOLS_DIR / "labctl.py"), "down"], check=True, capture_output=True)
+    lab_down()
     started = time.monotonic()
     result = subprocess.run([sys.executable, str(TOOLS_DIR / "labctl.py"), "up", "--strategy", strategy,
                              "--scale", str(scale), *(["--release", release] if release else [])],
@@ -598,8 +602,7 @@ def side_by_side(baseline: str, baseline_environment: dict[str, str]) -> dict[st
             for side, count in (("baseline", NOOP_RUNS), ("checkout", 2 * NOOP_RUNS), ("baseline", NOOP_RUNS)):
                 if side == "baseline":
                     stage(f"side by side: `make lab` of {baseline} in its worktree, then {count} no-op runs")
-                    subprocess.run([sys.executable, str(TOOLS_DIR / "labctl.py"), "down"], check=True,
-                                   capture_output=True)
+                    lab_down()
                     baseline_lab_up = True
                     make_in(worktree, "lab")
                     release = lab_release()
