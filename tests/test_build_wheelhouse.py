@@ -11,9 +11,11 @@ import shutil
 import zipfile
 from pathlib import Path
 
+import pytest
+
 from conftest import PROJECT_DIR, load_module
 
-build_wheelhouse = load_module("roles/flask_app/files/build-wheelhouse.py", "build_wheelhouse")
+build_wheelhouse = load_module("roles/flask_app/lookup_plugins/flask_app_wheelhouse.py", "build_wheelhouse")
 
 
 def copy_of_the_app(destination: Path, mtime: int) -> Path:
@@ -41,3 +43,14 @@ def test_two_clones_build_the_same_app_wheel(tmp_path: Path) -> None:
     with zipfile.ZipFile(wheels[0]) as wheel:
         members = wheel.infolist()
     assert {member.date_time for member in members} == {(1980, 1, 1, 0, 0, 0)}
+
+
+def test_the_lookup_names_what_to_fix_when_it_cannot_build(tmp_path: Path) -> None:
+    """The role's task fails with the reason: a directory that is no project, or pip's own error."""
+    lookup = build_wheelhouse.LookupModule()
+    with pytest.raises(build_wheelhouse.AnsibleLookupError, match="has no pyproject.toml"):
+        lookup.run([str(tmp_path)], output=str(tmp_path / "dist"))
+    (tmp_path / "pyproject.toml").write_text("[project\nname = 'broken'\n")
+    with pytest.raises(build_wheelhouse.AnsibleLookupError, match=r"pip .*wheel.* failed \(exit [1-9]"):
+        lookup.run([str(tmp_path)], output=str(tmp_path / "dist"))
+    assert not (tmp_path / "dist").exists() or not list((tmp_path / "dist").rglob("wheelhouse.tar"))

@@ -1,12 +1,13 @@
-#!/usr/bin/env python3
-"""Build the app's wheelhouse on the controller: the app and its pinned dependencies, as wheels.
+"""Lookup `flask_app_wheelhouse`: the app's wheelhouse on the controller, built when missing.
 
-The flask_app role runs this once per play on the controller and copies the one archive it
-prints to every app host, which installs from it with `pip --no-index`: the hosts never reach a
-package index, and every host gets the same bytes.
-
-    build-wheelhouse.py --source app --output app/dist
+    lookup('flask_app_wheelhouse', flask_app_source_dir, output=flask_app_wheelhouse_dir)
     -> {"archive": "app/dist/<digest>/wheelhouse.tar", "built": true, "sha256": "<the archive's>"}
+
+The flask_app role looks it up once per play and copies the one archive to every app host,
+which installs from it with `pip --no-index`: the hosts never reach a package index, and every
+host gets the same bytes. A lookup runs inside ansible-playbook, as the password lookup that
+creates the SECRET_KEY does: a command task would start a module on the controller on every run,
+a no-op included, to wrap a check of a few milliseconds.
 
 The archive is keyed by a digest of the app's source (pyproject.toml and the package), so an
 unchanged app is not rebuilt ("built": false), and a rebuild of the same source, in this clone or
@@ -17,10 +18,8 @@ Debian releases the roles support.
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import io
-import json
 import os
 import shutil
 import subprocess
@@ -28,6 +27,14 @@ import sys
 import tarfile
 import tempfile
 from pathlib import Path
+from typing import Any
+
+try:
+    from ansible.errors import AnsibleLookupError
+    from ansible.plugins.lookup import LookupBase
+except ImportError:  # the unit tests import this module without Ansible installed
+    AnsibleLookupError = RuntimeError  # type: ignore[misc,assignment]
+    LookupBase = object  # type: ignore[misc,assignment]
 
 # (Python version, ABI, platforms): Debian 12 has CPython 3.11, Debian 13 CPython 3.13.
 TARGETS = [
@@ -61,8 +68,12 @@ def source_digest(source: Path) -> str:
 
 
 def pip(*arguments: str, environment: dict[str, str] | None = None) -> None:
-    subprocess.run([sys.executable, "-m", "pip", "--disable-pip-version-check", "--quiet", *arguments],
-                   check=True, env=environment)
+    """pip of the Python that runs Ansible; its output is shown only when it fails."""
+    command = [sys.executable, "-m", "pip", "--disable-pip-version-check", "--quiet", *arguments]
+    result = subprocess.run(command, capture_output=True, text=True, env=environment, check=False)
+    if result.returncode != 0:
+        raise AnsibleLookupError(f"building the app's wheelhouse: `{' '.join(command)}` failed "
+                                 f"(exit {result.returncode}):\n{result.stderr or result.stdout}")
 
 
 def build_app_wheel(source: Path, wheels: Path) -> Path:
@@ -127,14 +138,11 @@ def build(source: Path, output: Path) -> dict[str, object]:
     return {"archive": str(archive), "built": True, "sha256": file_sha256(archive)}
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--source", type=Path, required=True, help="the app's project directory")
-    parser.add_argument("--output", type=Path, required=True, help="where wheelhouses are kept")
-    arguments = parser.parse_args(argv)
-    print(json.dumps(build(arguments.source.resolve(), arguments.output.resolve())))
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+class LookupModule(LookupBase):
+    def run(self, terms: list[Any], variables: dict[str, Any] | None = None, **kwargs: Any) -> list[dict[str, object]]:
+        if len(terms) != 1 or "output" not in kwargs:
+            raise AnsibleLookupError("usage: lookup('flask_app_wheelhouse', <app source dir>, output=<wheelhouse dir>)")
+        source = Path(str(terms[0])).resolve()
+        if not (source / "pyproject.toml").is_file():
+            raise AnsibleLookupError(f"flask_app_source_dir: {source} has no pyproject.toml; point it at the app's project")
+        return [build(source, Path(str(kwargs["output"])).resolve())]
