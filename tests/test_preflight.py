@@ -1,7 +1,7 @@
 """Bad input stops site.yml in its preflight plays, before any host is touched.
 
 The inventories here name made-up hosts reached with a local connection (the preflight plays
-gather the Debian release, which is this machine's). `--tags preflight` runs the preflight plays
+read the Debian release from this machine's /etc/os-release). `--tags preflight` runs the preflight plays
 only (they are tagged `always`), so nothing past them could touch this machine even if a check
 let bad input through; the assertions also check that no later play started.
 """
@@ -70,7 +70,7 @@ def test_unsupported_debian_release(tmp_path: Path) -> None:
     # This machine runs Debian 12; pretend the roles support Debian 13 only.
     result = run_site(tmp_path, GOOD_INVENTORY, "-e", '{"nginx_lb_debian_releases": ["trixie"], '
                                                       '"flask_app_debian_releases": ["trixie"]}')
-    assert_stopped_in_preflight(result, "must run Debian trixie (it runs Debian bookworm)")
+    assert_stopped_in_preflight(result, "must run Debian trixie (it runs Debian GNU/Linux 12 (bookworm))")
 
 
 def test_empty_app_group(tmp_path: Path) -> None:
