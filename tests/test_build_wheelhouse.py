@@ -50,6 +50,8 @@ def test_the_lookup_names_what_to_fix_when_it_cannot_build(tmp_path: Path) -> No
     lookup = build_wheelhouse.LookupModule()
     with pytest.raises(build_wheelhouse.AnsibleLookupError, match="has no pyproject.toml"):
         lookup.run([str(tmp_path)], output=str(tmp_path / "dist"))
+    with pytest.raises(build_wheelhouse.AnsibleLookupError, match="usage:"):
+        lookup.run([str(tmp_path)], ouput=str(tmp_path / "dist"))
     (tmp_path / "pyproject.toml").write_text("[project\nname = 'broken'\n")
     with pytest.raises(build_wheelhouse.AnsibleLookupError, match=r"pip .*wheel.* failed \(exit [1-9]"):
         lookup.run([str(tmp_path)], output=str(tmp_path / "dist"))

@@ -397,8 +397,8 @@ def test_once_writes_files_and_state_and_state_prints_it(tmp_path: Path,
 
 
 def test_initial_files_start_every_backend_healthy_and_leave_existing_files_alone(tmp_path: Path) -> None:
-    """What the nginx_lb role runs on a new lb host before it renders nginx.conf: no check, no
-    nginx test, no reload; a file already there (the running checker's) is never overwritten."""
+    """What the tests run to validate a rendered nginx.conf (tests/playbooks/render-nginx-conf-tasks.yml):
+    no check, no nginx test, no reload; a file already there is never overwritten."""
     drained = "server 10.0.0.2:5001 weight=1 max_fails=1 fail_timeout=10s down;"
     path = write_config(tmp_path, [backend_entry(1, "http://10.0.0.1:5001/health"),
                                    backend_entry(2, "http://10.0.0.2:5001/health", drained)],
@@ -476,6 +476,22 @@ def test_ready_is_sent_after_the_initial_files_exist(tmp_path: Path, backends: C
         assert "server 10.0.0.1:5001 weight=1 max_fails=1 fail_timeout=10s;" in pool
         assert (tmp_path / "include" / "unhealthy.conf").exists()
         assert reload_count(tmp_path) == 1  # the files were new
+    finally:
+        assert service.stop() == 0
+
+
+def test_ready_is_sent_with_the_files_even_when_nginx_rejects_its_running_config(tmp_path: Path) -> None:
+    """A host whose running nginx config fails `nginx -t` (a broken site nginx.conf will not include,
+    say): the checker still writes the missing files before READY, so the role's nginx.conf, which
+    includes them, validates; it reloads nothing."""
+    path = write_config(tmp_path, [backend_entry(1, "http://127.0.0.1:9/health")], test_command=["false"])
+    service = Service(tmp_path, path)
+    try:
+        service.wait_ready()
+        pool = (tmp_path / "include" / "pool-servers.conf").read_text()
+        assert "server 10.0.0.1:5001 weight=1 max_fails=1 fail_timeout=10s;" in pool
+        assert (tmp_path / "include" / "unhealthy.conf").exists()
+        assert reload_count(tmp_path) == 0
     finally:
         assert service.stop() == 0
 

@@ -90,7 +90,10 @@ def build_app_wheel(source: Path, wheels: Path) -> Path:
                 environment={**os.environ, "SOURCE_DATE_EPOCH": SOURCE_DATE_EPOCH})
     finally:
         os.umask(user_umask)
-    return next(wheels.glob("*.whl"))
+    built = next(wheels.glob("*.whl"), None)
+    if built is None:
+        raise AnsibleLookupError(f"building the app's wheelhouse: pip made no wheel of {source}")
+    return built
 
 
 def collect_wheels(source: Path, wheels: Path) -> None:
@@ -140,9 +143,15 @@ def build(source: Path, output: Path) -> dict[str, object]:
 
 class LookupModule(LookupBase):
     def run(self, terms: list[Any], variables: dict[str, Any] | None = None, **kwargs: Any) -> list[dict[str, object]]:
-        if len(terms) != 1 or "output" not in kwargs:
+        if len(terms) != 1 or set(kwargs) != {"output"}:
             raise AnsibleLookupError("usage: lookup('flask_app_wheelhouse', <app source dir>, output=<wheelhouse dir>)")
         source = Path(str(terms[0])).resolve()
         if not (source / "pyproject.toml").is_file():
-            raise AnsibleLookupError(f"flask_app_source_dir: {source} has no pyproject.toml; point it at the app's project")
-        return [build(source, Path(str(kwargs["output"])).resolve())]
+            raise AnsibleLookupError(f"flask_app_source_dir: {source} has no pyproject.toml; "
+                                     "point it at the app's project")
+        output = Path(str(kwargs["output"])).resolve()
+        try:
+            return [build(source, output)]
+        except OSError as error:
+            raise AnsibleLookupError(f"building the app's wheelhouse into {output} "
+                                     f"(flask_app_wheelhouse_dir): {error}") from error
