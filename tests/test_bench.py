@@ -141,6 +141,9 @@ def report_data() -> dict[str, Any]:
                              "host_tasks_per_run": [58, 58, 58], "mitogen_version": "0.3.54",
                              "module_parent_process": "/usr/bin/python3(mitogen:root@vm:1)", "failure": None,
                              "environment": {}},
+            "noop_default_remote_tmp": {"runs_seconds": [21.6, 21.0, 21.2], "median_seconds": 21.2, "changed": 0,
+                                        "host_tasks_per_run": [58, 58, 58],
+                                        "environment": {"ANSIBLE_REMOTE_TEMP": "~/.ansible/tmp"}},
             "noop_without_pipelining": {"runs_seconds": [31.0], "median_seconds": 31.0, "changed": 0,
                                         "host_tasks_per_run": [58]},
             "switch_to_ip_hash_seconds": 21.5, "switch_back_lb_tag_seconds": 6.25,
@@ -233,6 +236,7 @@ def test_report_holds_every_table_with_the_numbers_given(tmp_path: Path) -> None
     # Deployment: runs, median, ratio to the as-shipped median, changed, host-tasks, parent process.
     assert "| 20.4, 19.8, 20.0 | 20.0 | 1.000 | 0 | 58 | `/usr/bin/python3` |" in text
     assert "| 7.1, 6.9, 7.0 | 7.0 | 0.350 | 0 | 58 | `/usr/bin/python3(mitogen:root@vm:1)` |" in text
+    assert "| Ansible's default remote_tmp | as shipped, but `ANSIBLE_REMOTE_TEMP=~/.ansible/tmp` | 21.6, 21.0, 21.2 | 21.2 | 1.060 | 0 | 58 |" in text
     assert "| 31.0 | 31.0 | 1.550 | 0 | 58 |" in text
     assert "| 21.5 |" in text and "| 6.25 |" in text
     # Targets: a missed one is marked.

@@ -15,8 +15,8 @@
 4. Config growth: the nginx_lb role's nginx.conf for 10, 100 and 1000 made-up backends
    (tools/nginx_config.py, on this machine): lines, bytes, render and `nginx -t` seconds,
    nginx master's memory.
-5. Deployment: site.yml on fresh lab hosts (cold), no-op re-runs as shipped and with Mitogen
-   (interleaved), one without pipelining, a strategy switch and back. Leaves the default
+5. Deployment: site.yml on fresh lab hosts (cold), no-op re-runs as shipped, with Mitogen and
+   with Ansible's default remote_tmp (interleaved), one without pipelining, a strategy switch and back. Leaves the default
    3-host cookie lab up.
 6. Side by side (with --baseline REV only): no-op site.yml of an earlier commit, on its own lab
    (`make lab` in a worktree of it), and of this checkout on a lab of the same Debian release,
@@ -60,6 +60,9 @@ LAB_INVENTORY = str(PROJECT_DIR / "inventories" / "lab")
 # image has no /etc/services for wrk to look "http" up in.
 LB_URL = "http://127.0.0.1:80"
 NOOP_RUNS = 3
+# ansible.cfg sets remote_tmp = $HOME/.ansible/tmp; this is Ansible's default, which costs an
+# `echo ~` round trip before each file a copy or template task checks.
+DEFAULT_REMOTE_TMP = {"ANSIBLE_REMOTE_TEMP": "~/.ansible/tmp"}
 CONFIG_GROWTH_BACKENDS = [10, 100, 1000]
 CONFIG_GROWTH_STRATEGIES = ["cookie", "round_robin"]
 NGINX_T_RUNS = 3
@@ -505,8 +508,8 @@ def host_nginx_version() -> str:
 
 
 def deployment(mitogen_dir: Path) -> dict[str, Any]:
-    """Cold lab, no-op re-runs (as shipped and with Mitogen, interleaved; one without
-    pipelining), a strategy switch and back."""
+    """Cold lab, no-op re-runs (as shipped, with Mitogen and with Ansible's default remote_tmp,
+    interleaved; one without pipelining), a strategy switch and back."""
     results: dict[str, Any] = {}
     stage(f"deployment: {LAB_SCALE} app hosts, fresh lab hosts, cold site.yml")
     results["cold_lab_up_seconds"] = lab_up_cold(LAB_SCALE)
@@ -518,10 +521,13 @@ def deployment(mitogen_dir: Path) -> dict[str, Any]:
         mitogen_parent = module_parent_process(mitogen, mitogen_inventories)
         shipped_runs: list[PlaybookRun] = []
         mitogen_runs: list[PlaybookRun] = []
+        default_tmp_runs: list[PlaybookRun] = []
         mitogen_failure = None
         for number in range(1, NOOP_RUNS + 1):
-            stage(f"deployment: no-op site.yml {number} of {NOOP_RUNS}, as shipped then with Mitogen")
+            stage(f"deployment: no-op site.yml {number} of {NOOP_RUNS}: as shipped, with Ansible's "
+                  "default remote_tmp, with Mitogen")
             shipped_runs.append(timed_playbook())
+            default_tmp_runs.append(timed_playbook(environment=DEFAULT_REMOTE_TMP))
             if mitogen_failure is None:
                 try:
                     mitogen_runs.append(timed_playbook(environment=mitogen, inventories=mitogen_inventories))
@@ -532,6 +538,7 @@ def deployment(mitogen_dir: Path) -> dict[str, Any]:
                                "mitogen_version": importlib.metadata.version("mitogen"),
                                "environment": mitogen,
                                "failure": mitogen_failure}
+    results["noop_default_remote_tmp"] = {**noop_summary(default_tmp_runs), "environment": DEFAULT_REMOTE_TMP}
     stage("deployment: no-op site.yml without pipelining")
     results["noop_without_pipelining"] = noop_summary([timed_playbook(environment={"ANSIBLE_PIPELINING": "False"})])
     stage("deployment: strategy switch (whole site.yml) and back (lb play only)")
@@ -871,7 +878,8 @@ def deployment_section(deploy: dict[str, Any]) -> list[str]:
     return [
         f"## Deployment ({LAB_SCALE + 1}-host container lab)",
         "",
-        f"No-op `site.yml` on the running cookie lab: as shipped and with Mitogen one after the other, "
+        f"No-op `site.yml` on the running cookie lab: as shipped, with Ansible's default remote_tmp and "
+        f"with Mitogen one after the other, "
         f"{NOOP_RUNS} times; then one run without pipelining. Changed and host-tasks (ok + skipped) "
         "summed over the hosts' recap lines. Module's parent process: the command line of the process "
         "that ran `ansible lb1 -m ansible.builtin.shell` with the same settings.",
@@ -885,6 +893,8 @@ def deployment_section(deploy: dict[str, Any]) -> list[str]:
                  "`ANSIBLE_STRATEGY=mitogen_linear`, `ANSIBLE_STRATEGY_PLUGINS=<ansible_mitogen>/plugins/strategy`, "
                  "`-i inventories/lab -i <overlay>` whose group_vars/all.yml sets `ansible_connection: docker`",
                  mitogen, baseline),
+        noop_row("Ansible's default remote_tmp", "as shipped, but `ANSIBLE_REMOTE_TEMP=~/.ansible/tmp`",
+                 deploy["noop_default_remote_tmp"], baseline),
         noop_row("without pipelining", "stock Ansible, `ANSIBLE_PIPELINING=False`",
                  deploy["noop_without_pipelining"], baseline),
         "",
