@@ -16,8 +16,8 @@
    (tools/nginx_config.py, on this machine): lines, bytes, render and `nginx -t` seconds,
    nginx master's memory.
 5. Deployment: site.yml on fresh lab hosts (cold), no-op re-runs as shipped, with Mitogen and
-   with Ansible's default remote_tmp (interleaved), one without pipelining, a strategy switch and back. Leaves the default
-   3-host cookie lab up.
+   with Ansible's default remote_tmp (interleaved), one without pipelining, a strategy switch
+   and back. Leaves the default 3-host cookie lab up.
 6. Side by side (with --baseline REV only): no-op site.yml of an earlier commit, on its own lab
    (`make lab` in a worktree of it), and of this checkout on a lab of the same Debian release,
    one lab at a time: wall time and the whole machine's busy CPU.
