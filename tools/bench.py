@@ -15,8 +15,8 @@
 4. Config growth: the nginx_lb role's nginx.conf for 10, 100 and 1000 made-up backends
    (tools/nginx_config.py, on this machine): lines, bytes, render and `nginx -t` seconds,
    nginx master's memory.
-5. Deployment: site.yml on fresh lab hosts (cold), no-op re-runs as shipped, with Mitogen and
-   with Ansible's default remote_tmp (interleaved), one without pipelining, a strategy switch
+5. Deployment: site.yml on fresh lab hosts (cold), no-op re-runs as shipped, with Ansible's
+   default remote_tmp and with Mitogen (interleaved), one without pipelining, a strategy switch
    and back. Leaves the default 3-host cookie lab up.
 6. Side by side (with --baseline REV only): no-op site.yml of an earlier commit, on its own lab
    (`make lab` in a worktree of it), and of this checkout on a lab of the same Debian release,
@@ -508,7 +508,7 @@ def host_nginx_version() -> str:
 
 
 def deployment(mitogen_dir: Path) -> dict[str, Any]:
-    """Cold lab, no-op re-runs (as shipped, with Mitogen and with Ansible's default remote_tmp,
+    """Cold lab, no-op re-runs (as shipped, with Ansible's default remote_tmp and with Mitogen,
     interleaved; one without pipelining), a strategy switch and back."""
     results: dict[str, Any] = {}
     stage(f"deployment: {LAB_SCALE} app hosts, fresh lab hosts, cold site.yml")
@@ -577,7 +577,7 @@ def lab_release() -> str:
 
 def side_summary(runs: list[PlaybookRun]) -> dict[str, Any]:
     cpu = [run.busy_cpu_seconds for run in runs]
-    return {**noop_summary(runs), "busy_cpu_seconds": cpu, "median_busy_cpu_seconds": statistics.median(cpu)}
+    return {**noop_summary(runs), "busy_cpu_seconds": cpu, "median_busy_cpu_seconds": round(statistics.median(cpu), 2)}
 
 
 def side_run(side: str, **options: Any) -> PlaybookRun:
@@ -916,7 +916,7 @@ def side_by_side_section(sides: dict[str, Any]) -> list[str]:
 
     def row(title: str, runs: dict[str, Any]) -> str:
         return (f"| {title} | {', '.join(str(s) for s in runs['runs_seconds'])} | {runs['median_seconds']} | "
-                f"{', '.join(str(c) for c in runs['busy_cpu_seconds'])} | {runs['median_busy_cpu_seconds']} | "
+                f"{', '.join(str(c) for c in runs['busy_cpu_seconds'])} | {round(runs['median_busy_cpu_seconds'], 2)} | "
                 f"{runs['changed']} | {', '.join(str(n) for n in dict.fromkeys(runs['host_tasks_per_run']))} |")
 
     return [
