@@ -66,6 +66,12 @@ def test_noop_summary_takes_the_median_and_sums_changed() -> None:
     assert bench.noop_summary([])["median_seconds"] is None
 
 
+def test_an_even_count_s_median_is_rounded() -> None:
+    # statistics.median gives (12.2 + 12.6) / 2 = 12.399999999999999.
+    runs = [bench.PlaybookRun(s, 0, 57) for s in [12.2, 12.6, 12.2, 13.4, 13.5, 11.1]]
+    assert bench.noop_summary(runs)["median_seconds"] == 12.4
+
+
 def test_module_parent_is_read_from_the_one_line_output() -> None:
     output = "lb1 | CHANGED | rc=0 | (stdout) /usr/bin/python3(mitogen:root@vm:30245) \n"
     assert bench.parse_module_parent(output) == "/usr/bin/python3(mitogen:root@vm:30245)"
@@ -362,6 +368,9 @@ def test_side_by_side_is_reported_with_both_ratios_and_its_target(tmp_path: Path
     assert "| `5da8472` | 30.0, 34.0, 32.0, 33.0, 31.0, 35.0 | 32.5 | 50.0, 54.0, 52.0, 53.0, 51.0, 55.0 | 52.5 | 0 | 125 |" in text
     assert "| this checkout ÷ `5da8472` | | 0.492 | | 0.519 | | |" in text
     assert targets_of(data) == {"no-op `site.yml` ≤ 0.5 × `5da8472`'s (side by side, medians of 6 and 6)": ("0.492", True)}
+    # A median stored unrounded (as bench.py once wrote it) is printed rounded.
+    data["side_by_side"]["checkout_runs"]["median_seconds"] = 15.999999999999998
+    assert "| this checkout | 16.0, 15.0, 17.0, 16.0, 18.0, 14.0 | 16.0 |" in written_report(tmp_path, data)
     slower = {"side_by_side": side_by_side_data([17.0, 16.5, 17.0, 16.5, 18.0, 16.0])}
     assert targets_of(slower)["no-op `site.yml` ≤ 0.5 × `5da8472`'s (side by side, medians of 6 and 6)"] == ("0.515", False)
 

@@ -150,7 +150,8 @@ def timed_playbook(*arguments: str, environment: dict[str, str] | None = None,
 def noop_summary(runs: list[PlaybookRun]) -> dict[str, Any]:
     """What the report shows of a set of no-op runs of one configuration."""
     seconds = [run.seconds for run in runs]
-    return {"runs_seconds": seconds, "median_seconds": statistics.median(seconds) if seconds else None,
+    # Rounded: the median of an even count is a mean, and 12.2 and 12.6 make 12.399999999999999.
+    return {"runs_seconds": seconds, "median_seconds": round(statistics.median(seconds), 2) if seconds else None,
             "changed": sum(run.changed for run in runs), "host_tasks_per_run": [run.host_tasks for run in runs]}
 
 
@@ -864,7 +865,7 @@ def noop_row(title: str, settings: str, noop: dict[str, Any], baseline: float | 
     parent_cell = f"`{parent[:60]}`" if parent else ""
     if not noop["runs_seconds"]:
         return f"| {title} | {settings} | failed: see `failure` in benchmarks.json | | | | | {parent_cell} |"
-    median = noop["median_seconds"]
+    median = round(noop["median_seconds"], 2)
     versus = f"{median / baseline:.3f}" if baseline else ""
     failed = " (then a run failed: see benchmarks.json)" if noop.get("failure") else ""
     return (f"| {title} | {settings} | {', '.join(str(s) for s in noop['runs_seconds'])}{failed} | {median} | "
@@ -915,7 +916,7 @@ def side_by_side_section(sides: dict[str, Any]) -> list[str]:
     environment = " ".join(f"`{k}={v}`" for k, v in sides["baseline_environment"].items()) or "none"
 
     def row(title: str, runs: dict[str, Any]) -> str:
-        return (f"| {title} | {', '.join(str(s) for s in runs['runs_seconds'])} | {runs['median_seconds']} | "
+        return (f"| {title} | {', '.join(str(s) for s in runs['runs_seconds'])} | {round(runs['median_seconds'], 2)} | "
                 f"{', '.join(str(c) for c in runs['busy_cpu_seconds'])} | {round(runs['median_busy_cpu_seconds'], 2)} | "
                 f"{runs['changed']} | {', '.join(str(n) for n in dict.fromkeys(runs['host_tasks_per_run']))} |")
 
