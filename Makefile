@@ -32,7 +32,7 @@ help:
 deps:
 	@python3 tools/labctl.py deps
 
-$(VENV)/.installed: requirements-dev.txt app/pyproject.toml
+$(VENV)/.installed: requirements-dev.txt app/pyproject.toml app/constraints.txt
 	python3 -m venv $(VENV)
 	$(PYTHON) -m pip install --quiet --upgrade pip
 	$(PYTHON) -m pip install --quiet -r requirements-dev.txt

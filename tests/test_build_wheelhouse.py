@@ -1,13 +1,17 @@
 """The app's wheel is built from its source alone: two clones of one commit make the same bytes.
 
 Otherwise a host installed from one clone's wheelhouse would be reinstalled, and its instances
-restarted, by a run from another clone (the role compares the archives' SHA-256).
+restarted, by a run from another clone (the role compares the archives' SHA-256). The wheelhouse
+around it holds every dependency at a pinned version, so a build next month gets the same ones.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import shutil
+import tarfile
+import tomllib
 import zipfile
 from pathlib import Path
 
@@ -56,3 +60,25 @@ def test_the_lookup_names_what_to_fix_when_it_cannot_build(tmp_path: Path) -> No
     with pytest.raises(build_wheelhouse.AnsibleLookupError, match=r"pip .*wheel.* failed \(exit [1-9]"):
         lookup.run([str(tmp_path)], output=str(tmp_path / "dist"))
     assert not (tmp_path / "dist").exists() or not list((tmp_path / "dist").rglob("wheelhouse.tar"))
+
+
+def pins(lines: list[str]) -> dict[str, str]:
+    """name -> version of every `name==version` line, names normalised as in wheel file names."""
+    found = (re.fullmatch(r"\s*([A-Za-z0-9_.-]+)==([^\s;#]+).*", line) for line in lines)
+    return {re.sub(r"[-_.]+", "_", match[1]).lower(): match[2] for match in found if match}
+
+
+def test_every_wheel_of_the_wheelhouse_is_pinned(tmp_path: Path) -> None:
+    """Every dependency, direct (pyproject.toml) or not (constraints.txt), comes at its pinned
+    version (for every target Python: a second version of a name is one pair too many), and no
+    pin is left that nothing pulls in."""
+    project = tomllib.loads((PROJECT_DIR / "app" / "pyproject.toml").read_text())["project"]
+    pinned = pins(project["dependencies"])
+    constrained = pins((PROJECT_DIR / "app" / build_wheelhouse.CONSTRAINTS).read_text().splitlines())
+    assert constrained and not pinned.keys() & constrained.keys()
+    source = copy_of_the_app(tmp_path / "app", 1_700_000_000)
+    result = build_wheelhouse.build(source, tmp_path / "dist")
+    with tarfile.open(result["archive"]) as archive:
+        wheels = [name.split("-")[:2] for name in archive.getnames()]
+    built = {(name.lower(), version) for name, version in wheels if name != "stickyapp"}
+    assert built == set((pinned | constrained).items())

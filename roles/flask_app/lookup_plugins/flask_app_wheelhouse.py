@@ -13,7 +13,7 @@ The archive is keyed by a digest of the app's source (pyproject.toml and the pac
 unchanged app is not rebuilt ("built": false), and a rebuild of the same source, in this clone or
 another, makes the same bytes (fixed times and owners in the wheel and the tar, sorted members).
 Dependencies come as wheels for every Python and machine in TARGETS, the CPython versions of the
-Debian releases the roles support.
+Debian releases the roles support, at the versions the source's constraints.txt pins.
 """
 
 from __future__ import annotations
@@ -43,6 +43,8 @@ TARGETS = [
     for platforms in (("manylinux_2_17_x86_64", "manylinux2014_x86_64"),
                       ("manylinux_2_17_aarch64", "manylinux2014_aarch64"))
 ]
+# The pins of the dependencies' own dependencies, beside pyproject.toml; part of the digest.
+CONSTRAINTS = "constraints.txt"
 # What does not go into the app's wheel, so does not count for the digest either.
 SKIPPED_PARTS = {"tests", "dist", "build", "__pycache__"}
 
@@ -97,11 +99,15 @@ def build_app_wheel(source: Path, wheels: Path) -> Path:
 
 
 def collect_wheels(source: Path, wheels: Path) -> None:
+    """The app's wheel, and its dependencies at the versions that constraints.txt pins, when the
+    source has one (app/ does)."""
     app_wheel = build_app_wheel(source, wheels)
+    constraints = source / CONSTRAINTS
+    constraint_options = ["--constraint", str(constraints)] if constraints.is_file() else []
     for version, abi, platforms in TARGETS:
         platform_options = [option for platform in platforms for option in ("--platform", platform)]
         pip("download", "--only-binary=:all:", "--python-version", version, "--implementation", "cp",
-            "--abi", abi, "--abi", "abi3", "--abi", "none", *platform_options,
+            "--abi", abi, "--abi", "abi3", "--abi", "none", *platform_options, *constraint_options,
             "--dest", str(wheels), str(app_wheel))
 
 
