@@ -249,6 +249,12 @@ def test_report_holds_every_table_with_the_numbers_given(tmp_path: Path) -> None
     assert "| round_robin ≥ 0.85 × direct (`/`) | 0.800 | **no** |" in text
 
 
+def test_a_no_op_median_stored_unrounded_is_printed_rounded(tmp_path: Path) -> None:
+    data = report_data()
+    data["deployment"]["noop_mitogen"]["median_seconds"] = 6.999999999999999
+    assert "| 7.1, 6.9, 7.0 | 7.0 | 0.350 |" in written_report(tmp_path, data)
+
+
 def test_report_marks_a_failed_mitogen_run(tmp_path: Path) -> None:
     data = report_data()
     data["deployment"]["noop_mitogen"].update(runs_seconds=[], median_seconds=None, failure="site.yml failed")
@@ -368,7 +374,7 @@ def test_side_by_side_is_reported_with_both_ratios_and_its_target(tmp_path: Path
     assert "| `5da8472` | 30.0, 34.0, 32.0, 33.0, 31.0, 35.0 | 32.5 | 50.0, 54.0, 52.0, 53.0, 51.0, 55.0 | 52.5 | 0 | 125 |" in text
     assert "| this checkout ÷ `5da8472` | | 0.492 | | 0.519 | | |" in text
     assert targets_of(data) == {"no-op `site.yml` ≤ 0.5 × `5da8472`'s (side by side, medians of 6 and 6)": ("0.492", True)}
-    # A median stored unrounded (as bench.py once wrote it) is printed rounded.
+    # A median stored unrounded (docs/benchmarks.json holds 12.399999999999999) is printed rounded.
     data["side_by_side"]["checkout_runs"]["median_seconds"] = 15.999999999999998
     assert "| this checkout | 16.0, 15.0, 17.0, 16.0, 18.0, 14.0 | 16.0 |" in written_report(tmp_path, data)
     slower = {"side_by_side": side_by_side_data([17.0, 16.5, 17.0, 16.5, 18.0, 16.0])}

@@ -82,3 +82,19 @@ def test_every_wheel_of_the_wheelhouse_is_pinned(tmp_path: Path) -> None:
         wheels = [name.split("-")[:2] for name in archive.getnames()]
     built = {(name.lower(), version) for name, version in wheels if name != "stickyapp"}
     assert built == set((pinned | constrained).items())
+
+
+def test_every_download_is_constrained_and_a_new_pin_rebuilds(tmp_path: Path, monkeypatch) -> None:
+    """The pins reach pip for every target, and a changed pin is a new archive (a new digest)."""
+    source = copy_of_the_app(tmp_path / "app", 1_700_000_000)
+    calls: list[tuple[str, ...]] = []
+    monkeypatch.setattr(build_wheelhouse, "build_app_wheel", lambda _source, wheels: wheels / "stickyapp.whl")
+    monkeypatch.setattr(build_wheelhouse, "pip", lambda *arguments, **_: calls.append(arguments))
+    build_wheelhouse.collect_wheels(source, tmp_path)
+    assert len(calls) == len(build_wheelhouse.TARGETS)
+    assert all(call[0] == "download" and call[call.index("--constraint") + 1] == str(source / "constraints.txt")
+               for call in calls)
+    before = build_wheelhouse.source_digest(source)
+    with (source / build_wheelhouse.CONSTRAINTS).open("a") as constraints:
+        constraints.write("blinker==1.8.2\n")
+    assert build_wheelhouse.source_digest(source) != before

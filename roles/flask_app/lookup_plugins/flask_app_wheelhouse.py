@@ -9,9 +9,10 @@ host gets the same bytes. A lookup runs inside ansible-playbook, as the password
 creates the SECRET_KEY does: a command task would start a module on the controller on every run,
 a no-op included, to wrap a check of a few milliseconds.
 
-The archive is keyed by a digest of the app's source (pyproject.toml and the package), so an
-unchanged app is not rebuilt ("built": false), and a rebuild of the same source, in this clone or
-another, makes the same bytes (fixed times and owners in the wheel and the tar, sorted members).
+The archive is keyed by a digest of the app's source (pyproject.toml, constraints.txt and the
+package), so an unchanged app is not rebuilt ("built": false), and a rebuild of the same source,
+in this clone or another, makes the same bytes (fixed times and owners in the wheel and the tar,
+sorted members).
 Dependencies come as wheels for every Python and machine in TARGETS, the CPython versions of the
 Debian releases the roles support, at the versions the source's constraints.txt pins.
 """
