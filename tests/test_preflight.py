@@ -66,11 +66,19 @@ def test_inventory_strategy_and_front_door_disagree(tmp_path: Path) -> None:
     assert_stopped_in_preflight(result, "run with -e nginx_lb_strategy=ip_hash instead")
 
 
+def this_machines_release() -> dict[str, str]:
+    """VERSION_CODENAME, PRETTY_NAME, ... of this machine's /etc/os-release (the preflight reads it)."""
+    fields = (line.split("=", 1) for line in Path("/etc/os-release").read_text().splitlines() if "=" in line)
+    return {name: value.strip('"') for name, value in fields}
+
+
 def test_unsupported_debian_release(tmp_path: Path) -> None:
-    # This machine runs Debian 12; pretend the roles support Debian 13 only.
-    result = run_site(tmp_path, GOOD_INVENTORY, "-e", '{"nginx_lb_debian_releases": ["trixie"], '
-                                                      '"flask_app_debian_releases": ["trixie"]}')
-    assert_stopped_in_preflight(result, "must run Debian trixie (it runs Debian GNU/Linux 12 (bookworm))")
+    # Pretend the roles support only the other release than this machine's.
+    release = this_machines_release()
+    other = "bookworm" if release["VERSION_CODENAME"] == "trixie" else "trixie"
+    result = run_site(tmp_path, GOOD_INVENTORY, "-e", f'{{"nginx_lb_debian_releases": ["{other}"], '
+                                                      f'"flask_app_debian_releases": ["{other}"]}}')
+    assert_stopped_in_preflight(result, f"must run Debian {other} (it runs {release['PRETTY_NAME']})")
 
 
 def test_empty_app_group(tmp_path: Path) -> None:
@@ -95,6 +103,12 @@ all:
     assert_stopped_in_preflight(run_site(tmp_path, inventory), "one in group 'app' (lb: [], app: ['app1'])")
 
 
+def test_workers_below_one(tmp_path: Path) -> None:
+    result = run_site(tmp_path, GOOD_INVENTORY, "-e", "flask_app_workers=0")
+    assert_stopped_in_preflight(
+        result, '"msg": "App settings on app1: flask_app_workers and flask_app_threads must be 1 or more (got 0 and 4)."')
+
+
 def test_port_clash(tmp_path: Path) -> None:
     inventory = GOOD_INVENTORY.replace("app2: {backends_instances: [{port: 5001}]}",
                                        "app2: {backends_instances: [{port: 5002}, {port: 5002}]}")
@@ -113,22 +127,29 @@ def test_drain_list_naming_an_unknown_backend(tmp_path: Path) -> None:
 
 def test_draining_every_backend_is_refused(tmp_path: Path) -> None:
     result = run_site(tmp_path, GOOD_INVENTORY, "-e", '{"nginx_lb_drain": ["app1-5001"], "nginx_lb_down": ["app2-5001"]}')
-    assert_stopped_in_preflight(result, "and leave at least one backend neither drained nor down")
+    assert_stopped_in_preflight(result, "must leave at least one backend neither drained nor down.")
 
 
 def test_trusted_proxy_must_be_an_address(tmp_path: Path) -> None:
     result = run_site(tmp_path, GOOD_INVENTORY, "-e", '{"nginx_lb_trusted_proxies": ["proxy.example.org"]}')
-    assert_stopped_in_preflight(result, "nginx_lb_trusted_proxies IP addresses or CIDRs (not: proxy.example.org)")
+    assert_stopped_in_preflight(result, "nginx_lb_trusted_proxies must be IP addresses or CIDRs (not: proxy.example.org)")
 
 
-@pytest.mark.parametrize("tls_settings", [
-    '{"nginx_lb_tls": true, "nginx_lb_tls_certificate": "/nonexistent/site.crt", "nginx_lb_tls_certificate_key": "/nonexistent/site.key"}',
-    '{"nginx_lb_tls": true, "nginx_lb_tls_certificate": "/etc/hostname"}',
-    '{"nginx_lb_tls": true, "nginx_lb_tls_port": 80}',
+@pytest.mark.parametrize(("tls_settings", "message"), [
+    ('{"nginx_lb_tls": true, "nginx_lb_tls_certificate": "/nonexistent/site.crt", '
+     '"nginx_lb_tls_certificate_key": "/nonexistent/site.key"}',
+     "nginx_lb_tls_certificate and nginx_lb_tls_certificate_key must be files on the controller "
+     "(not found: /nonexistent/site.crt, /nonexistent/site.key)"),
+    ('{"nginx_lb_tls": true, "nginx_lb_tls_certificate": "/etc/hostname"}',
+     "with nginx_lb_tls, nginx_lb_tls_certificate and nginx_lb_tls_certificate_key must both be set, "
+     "or both be empty (self-signed)"),
+    ('{"nginx_lb_tls": true, "nginx_lb_tls_port": 80}',
+     "with nginx_lb_tls, nginx_lb_tls_port must differ from nginx_lb_listen_port (80)"),
 ], ids=["missing-files", "certificate-without-key", "port-clash"])
-def test_bad_tls_settings(tmp_path: Path, tls_settings: str) -> None:
+def test_bad_tls_settings(tmp_path: Path, tls_settings: str, message: str) -> None:
+    """Each mistake gets a message of its own: the whole message names that fix and nothing else."""
     result = run_site(tmp_path, GOOD_INVENTORY, "-e", tls_settings)
-    assert_stopped_in_preflight(result, "nginx_lb_tls_certificate and nginx_lb_tls_certificate_key must both be set")
+    assert_stopped_in_preflight(result, f'"msg": "nginx_lb settings on lb1: {message}."')
 
 
 def test_unknown_tls_protocol_is_refused(tmp_path: Path) -> None:

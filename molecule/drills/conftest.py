@@ -53,14 +53,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="the deployment the drills check (default: deployment.json next to them)")
     group.addoption("--report", metavar="FILE",
                     help="a steady_load.py JSON report written while YAML did something (test_under_load.py)")
-    group.addoption("--expect-moved", choices=("yes", "no", "any"), default="any",
-                    help="whether the load's clients should have moved to another server")
+    group.addoption("--expect-moved", choices=("all", "yes", "no", "any"), default="any",
+                    help="whether every one, some, none or any of the load's clients should have moved to "
+                         "another server")
     group.addoption("--min-requests", type=int, default=101,
                     help="the load report must count at least this many requests")
     group.addoption("--pair-report", metavar="FILE",
                     help="what YAML saw of an event on the lb pair (test_lb_pair.py)")
-    group.addoption("--max-latency", type=float, metavar="SECONDS",
-                    help="no request of the load report may have taken longer")
     group.addoption("--secret-key-sha256", metavar="DIGEST",
                     help="the SHA-256 of the SECRET_KEY every instance must run with (test_app_host.py)")
     group.addoption("--app-version", metavar="VERSION",

@@ -20,6 +20,9 @@ from conftest import (INSTANCE_START_SECONDS, NginxRest, answers_health, listeni
                       run_systemctl, unit_of, unit_properties, wait_until)
 
 SETTINGS_DIR = "/etc/stickyapp"
+# Role ca_certificates: where it puts the extra certificates, and the trust store they join.
+EXTRA_CA_DIR = Path("/usr/local/share/ca-certificates")
+TRUST_STORE = Path("/etc/ssl/certs/ca-certificates.crt")
 # systemd restarts a killed instance after RestartSec=1; gunicorn then needs to boot.
 RESTART_WITHIN_SECONDS = 5.0
 # How long the host may take to finish booting (after a power cut, say).
@@ -66,6 +69,26 @@ def test_no_other_instance_runs_is_enabled_or_configured(local_backends: list[di
     assert running == wanted, (sorted(running), sorted(wanted))
     assert enabled == wanted, (sorted(enabled), sorted(wanted))
     assert configured == wanted, (sorted(configured), sorted(wanted))
+
+
+def test_the_extra_ca_certificates_were_trusted_before_any_instance_started(
+        local_backends: list[dict[str, Any]]) -> None:
+    """Every extra certificate is in the trust store, and the store was updated before the
+    instances started: before the app's packages were installed and it ran, even on the first
+    deployment, where the role's handler and flask_app's run in the same flush."""
+    extra = sorted(EXTRA_CA_DIR.glob("*.crt"))
+    if not extra:
+        pytest.skip("this host was given no extra CA certificate (ca_certificates_extra is empty)")
+    store = TRUST_STORE.read_text()
+    missing = [cert.name for cert in extra if cert.read_text().strip() not in store]
+    assert missing == [], f"not in {TRUST_STORE}: {missing}"
+    updated = TRUST_STORE.stat().st_mtime
+    boot = time.time() - time.monotonic()  # systemd's monotonic timestamps count from here
+    for backend in local_backends:
+        monotonic = unit_properties(unit_of(backend), "ExecMainStartTimestampMonotonic")
+        started = boot + int(monotonic["ExecMainStartTimestampMonotonic"]) / 1e6
+        assert updated < started, (
+            f"{backend['name']} started {updated - started:.1f} s before the trust store was updated")
 
 
 def test_every_instance_is_sandboxed_to_an_exposure_of_2_or_lower(local_backends: list[dict[str, Any]]) -> None:
