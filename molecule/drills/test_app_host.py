@@ -25,6 +25,8 @@ EXTRA_CA_DIR = Path("/usr/local/share/ca-certificates")
 TRUST_STORE = Path("/etc/ssl/certs/ca-certificates.crt")
 # systemd restarts a killed instance after RestartSec=1; gunicorn then needs to boot.
 RESTART_WITHIN_SECONDS = 5.0
+# The units the roles install: none of them may be failed (another unit of the host may be).
+DEPLOYMENT_UNITS = ("stickyapp@", "stickylab-", "nginx.", "keepalived.", "prometheus-nginx-exporter.")
 # How long the host may take to finish booting (after a power cut, say).
 BOOT_SECONDS = 60
 
@@ -37,10 +39,15 @@ def local_backends(deployment: dict[str, Any]) -> list[dict[str, Any]]:
     return here
 
 
-def test_systemd_reports_the_host_up() -> None:
+def test_systemd_reports_the_host_up_with_none_of_the_deployments_units_failed() -> None:
     done = subprocess.run(["systemctl", "is-system-running", "--wait"], capture_output=True, text=True,
                           timeout=BOOT_SECONDS)
     assert done.stdout.strip() in ("running", "degraded"), (done.stdout, done.stderr)
+    listed = subprocess.run(["systemctl", "list-units", "--failed", "--plain", "--no-legend"],
+                            check=True, capture_output=True, text=True, timeout=60).stdout
+    failed = [line.split()[0] for line in listed.splitlines() if line.strip()]
+    ours = [unit for unit in failed if unit.startswith(DEPLOYMENT_UNITS)]
+    assert ours == [], f"failed units of the deployment: {ours} (every failed unit: {failed})"
 
 
 def test_every_instance_answers_its_health_page(local_backends: list[dict[str, Any]]) -> None:
