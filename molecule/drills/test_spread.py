@@ -1,5 +1,6 @@
 """The strategies that do not stick (round_robin, least_conn): every request is balanced anew,
-over every backend of the pool, in proportion to the backends' weights, and none fails.
+over every backend of the pool, in proportion to the backends' weights, and none fails. Under
+least_conn, a backend holding an open connection gets no new request while the others hold none.
 """
 
 from __future__ import annotations
@@ -39,3 +40,26 @@ def test_requests_spread_over_the_pool_by_weight_and_none_fails(
     for name, weight in weights.items():
         share, wanted = served[name] / len(answers), weight / sum(weights.values())
         assert abs(share - wanted) <= TOLERANCE, f"{name}: {share:.0%} of requests, weight says {wanted:.0%}: {dict(served)}"
+
+
+def test_least_conn_passes_over_a_backend_that_holds_an_open_websocket(
+        lb: sc.Target, new_clients: Any, deployment: dict[str, Any], nginx_rest: NginxRest) -> None:
+    """nginx counts the WebSocket as an open connection to its backend (shared by the workers
+    through the upstream's zone): every request sent meanwhile, one at a time, goes to the other
+    backends. Under round_robin that backend would get its share."""
+    if deployment["strategy"] != "least_conn":
+        pytest.skip(f"the deployment runs {deployment['strategy']}, not least_conn")
+    nginx_rest.wait()
+    pool = pool_names(deployment)
+    client = new_clients(1)[0]
+    websocket = client.open_websocket(lb)
+    try:
+        busy = websocket.receive_json()["server_id"]
+        answers = [client.send(lb) for _ in range(ROUNDS * len(pool))]
+        assert not websocket.is_cut(wait=0), "the WebSocket closed during the requests"
+    finally:
+        websocket.close()
+    served = Counter(answer.server_id for answer in answers)
+    assert [answer for answer in answers if not answer.ok] == []
+    assert busy in pool and served[busy] == 0, f"{busy} holds the WebSocket, yet served {dict(served)}"
+    assert set(served) == set(pool) - {busy}, f"reached {dict(served)}, pool {pool}"
