@@ -1,7 +1,8 @@
 """Stickiness by client address (ip_hash, consistent_hash), from inside the lb host.
 
 ip_hash keys on the first three octets of an IPv4 client and consistent_hash on the whole
-address: 20 clients bound to 127.0.N.1 are 20 different clients to both. Behind a trusted
+address: 20 clients bound to 127.0.N.1 are 20 different clients to both, while 20 clients of
+one /24 (127.0.77.N) are one client to ip_hash and 20 to consistent_hash. Behind a trusted
 proxy, X-Forwarded-For decides the client address; from anywhere else a forged header must
 not move anyone.
 """
@@ -28,6 +29,20 @@ def test_20_source_networks_each_stay_on_one_server(lb: sc.Target, new_clients: 
     assert report["clients_with_local_visits_1_to_n"] == CLIENTS, brief(report)
     assert len(report["servers_reached"]) >= 2, brief(report)
     assert report["sticky_cookie_values"] == [], "an address-hash deployment set a sticky cookie"
+
+
+def test_one_24_network_is_one_client_to_ip_hash_and_many_to_consistent_hash(
+        lb: sc.Target, probe: Any, deployment: dict[str, Any]) -> None:
+    clients = [sc.Client(number, f"127.0.77.{number}", deployment["cookie_name"]) for number in range(1, CLIENTS + 1)]
+    report = probe(lb, clients, REQUESTS)
+    assert report["failed"] == 0, brief(report)
+    assert report["sticky_clients"] == CLIENTS, brief(report)
+    if deployment["strategy"] == "ip_hash":
+        assert len(report["servers_reached"]) == 1, f"one /24 reached {report['servers_reached']} under ip_hash"
+    else:
+        assert len(report["servers_reached"]) >= 2, (
+            f"20 addresses of one /24 all reached {report['servers_reached']}: consistent_hash keyed on less "
+            "than the whole address")
 
 
 def test_clients_behind_a_trusted_proxy_spread_and_stick(lb: sc.Target, new_clients: Any, probe: Any,
