@@ -320,6 +320,20 @@ def nginx_rest(deployment: dict[str, Any], state_dir: Path) -> NginxRest:
     return NginxRest(state_dir / "nginx-rest.json", float(deployment["fail_timeout_seconds"]))
 
 
+def checker_healthy(backend_id: str) -> bool:
+    """Does stickylab-healthcheck, on this lb host, hold the backend healthy (in service)?"""
+    state = subprocess.run(["/usr/local/sbin/stickylab-healthcheck", "--state"], capture_output=True,
+                           text=True, check=True, timeout=10).stdout
+    return bool(json.loads(state)["backends"][backend_id]["healthy"])
+
+
+def checker_rise_seconds(deployment: dict[str, Any]) -> float:
+    """How long the checker may take to put back a backend that answers again: `rise` checks,
+    each at most an interval and a timeout, and 3 s for nginx's reload."""
+    return float(deployment["health_rise"]) * (float(deployment["health_interval_seconds"])
+                                               + float(deployment["health_timeout_seconds"])) + 3
+
+
 class Instances:
     """Stop, freeze and kill the app instances that run on this host, and always bring them
     back: each change is a context manager that restores the instance when the drill ends."""

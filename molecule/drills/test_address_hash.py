@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 import sticky_clients as sc
-from conftest import brief, trusts
+from conftest import Instances, NginxRest, brief, checker_healthy, checker_rise_seconds, trusts, wait_until
 
 pytestmark = pytest.mark.usefixtures("address_hash_strategy")
 
@@ -43,6 +43,27 @@ def test_one_24_network_is_one_client_to_ip_hash_and_many_to_consistent_hash(
         assert len(report["servers_reached"]) >= 2, (
             f"20 addresses of one /24 all reached {report['servers_reached']}: consistent_hash keyed on less "
             "than the whole address")
+
+
+def test_a_client_whose_backend_stops_is_answered_elsewhere_and_returns_to_it(
+        lb: sc.Target, instances: Instances, nginx_rest: NginxRest, deployment: dict[str, Any],
+        backends: dict[str, dict[str, Any]]) -> None:
+    """While its backend is stopped the client is answered by another one, without an error; once
+    the health checker has put the backend back (and nginx no longer rests it), the client
+    returns to it. Where the instances run on this host."""
+    nginx_rest.wait()
+    client = sc.Client(1, "127.0.88.1", deployment["cookie_name"])
+    home = client.send(lb).server_id
+    assert home in backends, home
+    with instances.stopped(home):
+        away = [client.send(lb) for _ in range(REQUESTS)]
+    assert wait_until(lambda: checker_healthy(backends[home]["id"]), checker_rise_seconds(deployment)), (
+        f"{home} not put back by the health checker")
+    nginx_rest.wait()
+    back = [client.send(lb) for _ in range(REQUESTS)]
+    assert [answer for answer in away if not answer.ok] == [], away
+    assert home not in {answer.server_id for answer in away}, away
+    assert {answer.server_id for answer in back} == {home}, f"home {home}, after its return: {back}"
 
 
 def test_clients_behind_a_trusted_proxy_spread_and_stick(lb: sc.Target, new_clients: Any, probe: Any,

@@ -8,25 +8,17 @@ pool (re-pinned once), new clients avoid it; it is put back after `rise` good ch
 
 from __future__ import annotations
 
-import json
-import subprocess
 import time
 from typing import Any
 
 import pytest
 import sticky_clients as sc
-from conftest import Instances, NginxRest, pool_names, wait_until
+from conftest import Instances, NginxRest, checker_healthy, checker_rise_seconds, pool_names, wait_until
 
 pytestmark = pytest.mark.usefixtures("cookie_strategy")
 
 # The requirement: out of service within 5 s, for every worker.
 TAKEN_OUT_WITHIN_SECONDS = 5.0
-
-
-def healthy(backend_id: str) -> bool:
-    state = subprocess.run(["/usr/local/sbin/stickylab-healthcheck", "--state"], capture_output=True,
-                           text=True, check=True, timeout=10).stdout
-    return bool(json.loads(state)["backends"][backend_id]["healthy"])
 
 
 def test_a_frozen_backend_is_taken_out_within_5_seconds_and_put_back_when_it_answers(
@@ -41,7 +33,7 @@ def test_a_frozen_backend_is_taken_out_within_5_seconds_and_put_back_when_it_ans
 
     with instances.frozen(victim["name"]):
         frozen_at = time.monotonic()
-        assert wait_until(lambda: not healthy(victim["id"]), TAKEN_OUT_WITHIN_SECONDS + 2, every=0.2), (
+        assert wait_until(lambda: not checker_healthy(victim["id"]), TAKEN_OUT_WITHIN_SECONDS + 2, every=0.2), (
             f"{victim['name']} still healthy {TAKEN_OUT_WITHIN_SECONDS + 2:.0f} s after it froze")
         taken_out_after = time.monotonic() - frozen_at
         # The checker reloads nginx right after it decides; give the reload a moment.
@@ -58,9 +50,8 @@ def test_a_frozen_backend_is_taken_out_within_5_seconds_and_put_back_when_it_ans
     assert max(answer.latency for client in newcomers for answer in client.answers) < read_timeout / 2
 
     # Thawed: back in service after `rise` good checks, new clients reach it again.
-    rise_bound = float(deployment["health_rise"]) * (float(deployment["health_interval_seconds"])
-                                                     + float(deployment["health_timeout_seconds"])) + 3
-    assert wait_until(lambda: healthy(victim["id"]), rise_bound), f"{victim['name']} not put back"
+    assert wait_until(lambda: checker_healthy(victim["id"]), checker_rise_seconds(deployment)), (
+        f"{victim['name']} not put back")
     time.sleep(0.5)
     nginx_rest.wait()
     later = new_clients(2 * len(pool))
