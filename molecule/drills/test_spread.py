@@ -1,6 +1,7 @@
 """The strategies that do not stick (round_robin, least_conn): every request is balanced anew,
-over every backend of the pool, in proportion to the backends' weights, and none fails. Under
-least_conn, a backend holding an open connection gets no new request while the others hold none.
+over every backend of the pool, in proportion to the backends' weights, and none fails; while a
+backend is stopped the others answer, without an error. Under least_conn, a backend holding an
+open connection gets no new request while the others hold none.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from typing import Any
 
 import pytest
 import sticky_clients as sc
-from conftest import NginxRest, pool_names
+from conftest import Instances, NginxRest, pool_names
 
 # Requests sent one after the other: 8 rounds of the pool's total weight.
 ROUNDS = 8
@@ -40,6 +41,21 @@ def test_requests_spread_over_the_pool_by_weight_and_none_fails(
     for name, weight in weights.items():
         share, wanted = served[name] / len(answers), weight / sum(weights.values())
         assert abs(share - wanted) <= TOLERANCE, f"{name}: {share:.0%} of requests, weight says {wanted:.0%}: {dict(served)}"
+
+
+def test_while_a_backend_is_stopped_the_others_answer_without_an_error(
+        lb: sc.Target, new_clients: Any, deployment: dict[str, Any], nginx_rest: NginxRest,
+        instances: Instances) -> None:
+    """Where the instances run on this host."""
+    nginx_rest.wait()
+    pool = pool_names(deployment)
+    stopped = pool[-1]
+    client = new_clients(1)[0]
+    with instances.stopped(stopped):
+        answers = [client.send(lb) for _ in range(ROUNDS * len(pool))]
+    served = Counter(answer.server_id for answer in answers)
+    assert [answer for answer in answers if not answer.ok] == [], [a for a in answers if not a.ok][:3]
+    assert set(served) == set(pool) - {stopped}, f"{stopped} stopped; reached {dict(served)}, pool {pool}"
 
 
 def test_least_conn_passes_over_a_backend_that_holds_an_open_websocket(
