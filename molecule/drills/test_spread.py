@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 import sticky_clients as sc
-from conftest import Instances, NginxRest, pool_names
+from conftest import Instances, NginxRest, checker_healthy, checker_rise_seconds, pool_names, wait_until
 
 # Requests sent one after the other: 8 rounds of the pool's total weight.
 ROUNDS = 8
@@ -45,14 +45,16 @@ def test_requests_spread_over_the_pool_by_weight_and_none_fails(
 
 def test_while_a_backend_is_stopped_the_others_answer_without_an_error(
         lb: sc.Target, new_clients: Any, deployment: dict[str, Any], nginx_rest: NginxRest,
-        instances: Instances) -> None:
-    """Where the instances run on this host."""
+        instances: Instances, backends: dict[str, dict[str, Any]]) -> None:
+    """Where the instances run on this host. The drill ends with the backend back in service."""
     nginx_rest.wait()
     pool = pool_names(deployment)
     stopped = pool[-1]
     client = new_clients(1)[0]
     with instances.stopped(stopped):
         answers = [client.send(lb) for _ in range(ROUNDS * len(pool))]
+    assert wait_until(lambda: checker_healthy(backends[stopped]["id"]), checker_rise_seconds(deployment)), (
+        f"{stopped} not put back by the health checker")
     served = Counter(answer.server_id for answer in answers)
     assert [answer for answer in answers if not answer.ok] == [], [a for a in answers if not a.ok][:3]
     assert set(served) == set(pool) - {stopped}, f"{stopped} stopped; reached {dict(served)}, pool {pool}"
