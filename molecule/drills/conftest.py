@@ -334,6 +334,16 @@ def checker_rise_seconds(deployment: dict[str, Any]) -> float:
                                                + float(deployment["health_timeout_seconds"])) + 3
 
 
+def wait_until_back_in_service(backend: dict[str, Any], deployment: dict[str, Any], rest: NginxRest) -> None:
+    """After a drill stopped or froze `backend` and brought it back: the checker holds it healthy
+    (whether or not it noticed the outage), nginx has had a moment to reload, and nginx's rest of
+    it is over. A drill that ends with this leaves the whole pool in service."""
+    assert wait_until(lambda: checker_healthy(backend["id"]), checker_rise_seconds(deployment)), (
+        f"{backend['name']} not put back by the health checker")
+    time.sleep(0.5)  # the checker reloads nginx right after it decides
+    rest.wait()
+
+
 class Instances:
     """Stop, freeze and kill the app instances that run on this host, and always bring them
     back: each change is a context manager that restores the instance when the drill ends."""

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 import sticky_clients as sc
-from conftest import Instances, NginxRest, brief, checker_healthy, checker_rise_seconds, trusts, wait_until
+from conftest import Instances, NginxRest, brief, trusts, wait_until_back_in_service
 
 pytestmark = pytest.mark.usefixtures("address_hash_strategy")
 
@@ -57,9 +57,7 @@ def test_a_client_whose_backend_stops_is_answered_elsewhere_and_returns_to_it(
     assert home in backends, home
     with instances.stopped(home):
         away = [client.send(lb) for _ in range(REQUESTS)]
-    assert wait_until(lambda: checker_healthy(backends[home]["id"]), checker_rise_seconds(deployment)), (
-        f"{home} not put back by the health checker")
-    nginx_rest.wait()
+    wait_until_back_in_service(backends[home], deployment, nginx_rest)
     back = [client.send(lb) for _ in range(REQUESTS)]
     assert [answer for answer in away if not answer.ok] == [], away
     assert home not in {answer.server_id for answer in away}, away

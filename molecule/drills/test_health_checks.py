@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 import sticky_clients as sc
-from conftest import Instances, NginxRest, checker_healthy, checker_rise_seconds, pool_names, wait_until
+from conftest import Instances, NginxRest, checker_healthy, pool_names, wait_until, wait_until_back_in_service
 
 pytestmark = pytest.mark.usefixtures("cookie_strategy")
 
@@ -50,10 +50,7 @@ def test_a_frozen_backend_is_taken_out_within_5_seconds_and_put_back_when_it_ans
     assert max(answer.latency for client in newcomers for answer in client.answers) < read_timeout / 2
 
     # Thawed: back in service after `rise` good checks, new clients reach it again.
-    assert wait_until(lambda: checker_healthy(victim["id"]), checker_rise_seconds(deployment)), (
-        f"{victim['name']} not put back")
-    time.sleep(0.5)
-    nginx_rest.wait()
+    wait_until_back_in_service(victim, deployment, nginx_rest)
     later = new_clients(2 * len(pool))
     sc.send_rounds(lb, later, 1, 60)
     assert victim["name"] in sc.summarise(later, 1)["servers_reached"]

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 import sticky_clients as sc
-from conftest import Instances, NginxRest, checker_healthy, checker_rise_seconds, pool_names, wait_until
+from conftest import Instances, NginxRest, pool_names, wait_until_back_in_service
 
 # Requests sent one after the other: 8 rounds of the pool's total weight.
 ROUNDS = 8
@@ -53,8 +53,7 @@ def test_while_a_backend_is_stopped_the_others_answer_without_an_error(
     client = new_clients(1)[0]
     with instances.stopped(stopped):
         answers = [client.send(lb) for _ in range(ROUNDS * len(pool))]
-    assert wait_until(lambda: checker_healthy(backends[stopped]["id"]), checker_rise_seconds(deployment)), (
-        f"{stopped} not put back by the health checker")
+    wait_until_back_in_service(backends[stopped], deployment, nginx_rest)
     served = Counter(answer.server_id for answer in answers)
     assert [answer for answer in answers if not answer.ok] == [], [a for a in answers if not a.ok][:3]
     assert set(served) == set(pool) - {stopped}, f"{stopped} stopped; reached {dict(served)}, pool {pool}"
