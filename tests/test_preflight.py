@@ -9,6 +9,7 @@ let bad input through; the assertions also check that no later play started.
 from __future__ import annotations
 
 import os
+import platform
 import subprocess
 import sys
 from pathlib import Path
@@ -66,15 +67,10 @@ def test_inventory_strategy_and_front_door_disagree(tmp_path: Path) -> None:
     assert_stopped_in_preflight(result, "run with -e nginx_lb_strategy=ip_hash instead")
 
 
-def this_machines_release() -> dict[str, str]:
-    """VERSION_CODENAME, PRETTY_NAME, ... of this machine's /etc/os-release (the preflight reads it)."""
-    fields = (line.split("=", 1) for line in Path("/etc/os-release").read_text().splitlines() if "=" in line)
-    return {name: value.strip('"') for name, value in fields}
-
-
 def test_unsupported_debian_release(tmp_path: Path) -> None:
-    # Pretend the roles support only the other release than this machine's.
-    release = this_machines_release()
+    # Pretend the roles support only the other release than this machine's (its /etc/os-release,
+    # which the preflight reads).
+    release = platform.freedesktop_os_release()
     other = "bookworm" if release["VERSION_CODENAME"] == "trixie" else "trixie"
     result = run_site(tmp_path, GOOD_INVENTORY, "-e", f'{{"nginx_lb_debian_releases": ["{other}"], '
                                                       f'"flask_app_debian_releases": ["{other}"]}}')
