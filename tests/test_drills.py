@@ -197,3 +197,34 @@ def test_assertions_md_points_at_drills_that_exist(host_layout: Path) -> None:
     named = set(re.findall(r"test_\w+\.py::test_\w+", table))
     assert named, "ASSERTIONS.md names no drill"
     assert named - collected == set()
+
+
+# --- a drill module that checks nothing fails the run -------------------------------------
+
+
+def run_drills(directory: Path, *arguments: str) -> subprocess.CompletedProcess:
+    """pytest in /root/drills as drills.yml runs it (the host's pytest: here, this venv's)."""
+    return subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-v", "-rfEs", "--color=no",
+                           *arguments], cwd=directory, capture_output=True, text=True, timeout=120, check=False)
+
+
+def test_a_drill_module_whose_every_test_skips_fails_the_run(tmp_path: Path, host_layout: Path) -> None:
+    directory = tmp_path / "drills"
+    shutil.copytree(host_layout, directory)
+    plain_http = dict(SAMPLE_DEPLOYMENT, url="http://127.0.0.1/", cafile=None, tls=False)
+    (directory / "deployment.json").write_text(json.dumps(plain_http))
+    # Under cookie, every address-hash drill skips: it checked nothing.
+    result = run_drills(directory, "test_address_hash.py")
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert ("CHECKED NOTHING test_address_hash.py: every test skipped (the deployment balances by cookie, "
+            "not by client address)") in result.stdout
+    # A module with one test that passed checked something, whatever else skipped.
+    (directory / "test_partly.py").write_text(
+        "import pytest\n\ndef test_passes():\n    pass\n\ndef test_skips():\n    pytest.skip('not here')\n")
+    result = run_drills(directory, "test_partly.py")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "CHECKED NOTHING" not in result.stdout
+    # A failure stays a failure, reported as one.
+    (directory / "test_fails.py").write_text("def test_fails():\n    assert False\n")
+    result = run_drills(directory, "test_fails.py", "test_address_hash.py")
+    assert result.returncode == 1 and "FAILED test_fails.py::test_fails" in result.stdout

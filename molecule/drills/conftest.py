@@ -66,6 +66,46 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="the app version every backend's /health must report (test_app_version.py)")
 
 
+# --- every drill module that runs checks something ----------------------------------------
+# A scenario names the drills that apply to what it deployed. A module whose every test skips
+# here (test_cookie.py under ip_hash, say) checked nothing: the run fails and says why, rather
+# than pass as if it had.
+
+MODULE_OUTCOMES: dict[str, dict[str, Any]] = {}  # test file -> {"passed": count, "skips": [reasons]}
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    for item in session.items:
+        MODULE_OUTCOMES.setdefault(item.nodeid.split("::")[0], {"passed": 0, "skips": []})
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    outcome = MODULE_OUTCOMES.get(report.nodeid.split("::")[0])
+    if outcome is None:
+        return
+    if report.when == "call" and report.passed:
+        outcome["passed"] += 1
+    elif report.skipped and isinstance(report.longrepr, tuple):
+        outcome["skips"].append(report.longrepr[2].removeprefix("Skipped: "))
+
+
+def modules_that_checked_nothing() -> dict[str, list[str]]:
+    """Each module none of whose tests passed although none failed -> why its tests skipped."""
+    return {module: sorted(set(outcome["skips"])) for module, outcome in MODULE_OUTCOMES.items()
+            if outcome["passed"] == 0 and outcome["skips"]}
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    if session.exitstatus == pytest.ExitCode.OK and modules_that_checked_nothing():
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    for module, reasons in modules_that_checked_nothing().items():
+        terminalreporter.write_line(f"CHECKED NOTHING {module}: every test skipped ({'; '.join(reasons)}); "
+                                    "name only the drills that apply to this deployment")
+
+
 # --- the deployment -----------------------------------------------------------------------
 
 
