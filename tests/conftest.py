@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import os
 import sys
 import threading
 from collections.abc import Iterator
@@ -39,3 +40,15 @@ def app_url(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     yield f"http://127.0.0.1:{server.server_port}/"
     server.shutdown()
     thread.join(timeout=5)
+
+
+# `make test` sets STICKYLAB_NO_SKIPS: there (CI, as root, after `make deps`) every test can run,
+# so one that skips (no root, no keepalived to download, no nginx) fails, with its reason.
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Iterator[pytest.TestReport]:
+    report = yield
+    if report.skipped and os.environ.get("STICKYLAB_NO_SKIPS"):
+        reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
+        report.outcome = "failed"
+        report.longrepr = f"{reason}: under `make test` every test must run (STICKYLAB_NO_SKIPS is set)"
+    return report
