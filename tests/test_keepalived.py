@@ -106,8 +106,8 @@ def assert_stopped_in_preflight(result: subprocess.CompletedProcess, message: st
     assert "changed=1" not in output and "changed=2" not in output
 
 
-# One case per kind of check: the filter plugin, the argument spec, an assert of validate.yml (two:
-# the check URL, and the advert interval that the argument spec lets through as a float).
+# One case per kind of check: the filter plugin, the argument spec, the rules of validate.yml (the
+# check URL, the advert interval that the argument spec lets through as a float, two at once).
 BAD_INVENTORIES = {
     "virtual-address-on-one-host-only": (
         TWO_LBS.replace("vars: {keepalived_virtual_address: 192.0.2.100}", "vars: {}")
@@ -120,12 +120,21 @@ BAD_INVENTORIES = {
     "remote-check-url": (
         TWO_LBS.replace("{keepalived_virtual_address: 192.0.2.100}",
                         "{keepalived_virtual_address: 192.0.2.100, keepalived_check_url: 'http://192.0.2.21/'}"),
-        "keepalived_check_url a plain http:// URL on loopback"),
+        "keepalived settings on lb1: keepalived_check_url must be a plain http:// URL on loopback (127.0.0.1, "
+        "localhost or [::1]) such as http://127.0.0.1:8081/stickylab-lb-health (is http://192.0.2.21/)."),
     # VRRPv3 carries the interval in centiseconds: 0 would be refused by keepalived on the host.
     "advert-interval-0": (
         TWO_LBS.replace("{keepalived_virtual_address: 192.0.2.100}",
                         "{keepalived_virtual_address: 192.0.2.100, keepalived_advert_interval: 0}"),
-        "keepalived_advert_interval seconds from 0.01 to 40.95 in steps of 0.01, such as 0.5 (is 0)"),
+        "keepalived settings on lb1: keepalived_advert_interval must be seconds from 0.01 to 40.95 in steps "
+        "of 0.01, such as 0.5 (is 0)."),
+    # Two rules broken at once: the message names both, and no other.
+    "interface-and-script-user": (
+        TWO_LBS.replace("{keepalived_virtual_address: 192.0.2.100}",
+                        "{keepalived_virtual_address: 192.0.2.100, keepalived_interface: 'eth0; reboot',"
+                        " keepalived_script_user: Root}"),
+        "keepalived settings on lb1: keepalived_interface must be empty (found on the host) or an interface "
+        "name such as eth0; keepalived_script_user must be a user name."),
 }
 
 
