@@ -3,7 +3,8 @@
 What HAProxy, Traefik and NGINX Plus users expect of cookie stickiness, with nginx 1.22: a
 client whose server stops is re-pinned once and never flips back; no request fails while a
 backend is down; forged cookies get a fresh valid pin; a draining backend takes no new clients
-but keeps its own; a POST is never delivered twice, whether its backend refused it or held it.
+but keeps its own, a down one's clients move to the pool; a POST is never delivered twice,
+whether its backend refused it or held it.
 
 Each drill restores what it changed (conftest.Instances); drills that need every backend in
 nginx's pool first wait out nginx's rest of a backend an earlier drill stopped (NginxRest,
@@ -114,6 +115,24 @@ def test_new_clients_avoid_a_draining_backend_and_its_pinned_clients_stay(
         assert report["failed"] == 0, brief(report)
         assert report["per_client"][0]["servers"] == [name] * 5, report["per_client"][0]["servers"]
         assert report["sticky_cookie_sets_per_client"] == [0], brief(report)
+
+
+def test_clients_pinned_to_a_down_backend_are_re_pinned_once_without_an_error(
+        lb: sc.Target, probe: Any, deployment: dict[str, Any], backends: dict[str, dict[str, Any]]) -> None:
+    """A backend taken out with nginx_lb_down: its pinned clients' next request is answered by
+    the pool and re-pins them there, for good; none reaches the down backend."""
+    if not deployment["down"]:
+        pytest.skip("no backend is down in this deployment")
+    for name in deployment["down"]:
+        pinned = sc.Client(1, sticky_name=deployment["cookie_name"], cookies={
+            deployment["cookie_name"]: backends[name]["cookie"]})
+        report = probe(lb, [pinned], 5)
+        servers = report["per_client"][0]["servers"]
+        assert report["failed"] == 0, brief(report)
+        assert len(servers) == 5 and len(set(servers)) == 1, servers
+        assert servers[0] in pool_names(deployment), f"{name}'s client went to {servers[0]}, outside the pool"
+        assert report["sticky_cookie_values"] == [backends[servers[0]]["cookie"]], brief(report)
+        assert report["sticky_cookie_sets_per_client"] == [1], brief(report)
 
 
 def test_a_post_refused_by_its_stopped_server_is_answered_once_elsewhere(
