@@ -135,6 +135,26 @@ def test_wait_until_polls_until_the_condition_holds() -> None:
     assert not drills.wait_until(lambda: False, within=0.05, every=0.01)
 
 
+def test_the_quiet_before_each_stop_counts_from_the_last_request_that_is_not_a_health_check() -> None:
+    """What the rolling-update drill reads from an instance's journal (conftest.unit_journal)."""
+    access = '10.89.20.11 "{} HTTP/1.0" 200 57 0ms request_id=-'
+    journal = [
+        (100.0, "700", access.format("GET /")),
+        (101.5, "700", access.format("POST /")),
+        (103.0, "700", access.format("GET /health")),  # the health checker and the update's gate
+        (104.0, "700", "[2026-12-03 12:13:17 +0000] [700] [INFO] Handling signal: term"),
+        (104.2, "1", "Stopping stickyapp@5001.service - stickyapp gunicorn instance on port 5001..."),
+        (104.9, "1", "Started stickyapp@5001.service - stickyapp gunicorn instance on port 5001."),
+        (105.0, "800", access.format("GET /health")),
+        (106.0, "1", "Stopping stickyapp@5001.service - stickyapp gunicorn instance on port 5001..."),
+        (110.0, "900", access.format("GET /?x=1")),
+        (110.1, "1", "Stopping stickyapp@5001.service - stickyapp gunicorn instance on port 5001..."),
+    ]
+    # The second stop had no request since the first: nothing to measure there.
+    assert drills.quiet_before_each_stop(journal) == [(104.2, pytest.approx(2.7)), (110.1, pytest.approx(0.1))]
+    assert drills.quiet_before_each_stop(journal[:3]) == []
+
+
 def test_unkeyed_digests_catch_a_cookie_that_is_a_plain_hash() -> None:
     import hashlib
     backend = dict(SAMPLE_DEPLOYMENT["backends"][0])

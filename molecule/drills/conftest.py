@@ -19,6 +19,7 @@ import glob
 import hashlib
 import ipaddress
 import json
+import re
 import sqlite3
 import subprocess
 import sys
@@ -64,6 +65,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="the SHA-256 of the SECRET_KEY every instance must run with (test_app_host.py)")
     group.addoption("--app-version", metavar="VERSION",
                     help="the app version every backend's /health must report (test_app_version.py)")
+    group.addoption("--rolling-update-since", metavar="UNIX_TIME", type=float,
+                    help="when a rolling update under a steady load began (test_app_host.py)")
 
 
 # --- every drill module that runs checks something ----------------------------------------
@@ -322,6 +325,37 @@ def deliveries() -> Callable[[], int]:
 
 def unit_of(backend: dict[str, Any]) -> str:
     return f"stickyapp@{backend['port']}.service"
+
+
+# gunicorn's access line (stickyapp/gunicorn_settings.py): 10.0.0.1 "GET /path HTTP/1.1" 200 ...
+ACCESS_LINE = re.compile(r'^\S+ "[A-Z]+ (?P<path>\S+) HTTP/[0-9.]+" [0-9]{3} ')
+
+
+def unit_journal(unit: str, since: float) -> list[tuple[float, str, str]]:
+    """(when, PID, message) of every journal entry of `unit` since the Unix time `since`, systemd's
+    own about the unit (PID 1) included, oldest first."""
+    output = subprocess.run(["journalctl", "--unit", unit, "--since", f"@{since:.0f}", "--output", "json",
+                             "--output-fields", "MESSAGE,_PID", "--no-pager"],
+                            check=True, capture_output=True, text=True, timeout=60).stdout
+    entries = [json.loads(line) for line in output.splitlines() if line.strip()]
+    return [(int(entry["__REALTIME_TIMESTAMP"]) / 1e6, str(entry.get("_PID", "")), str(entry.get("MESSAGE", "")))
+            for entry in entries]
+
+
+def quiet_before_each_stop(journal: list[tuple[float, str, str]]) -> list[tuple[float, float]]:
+    """(when systemd began stopping the instance, seconds since the last request it answered other
+    than a health check) for each stop that some such request preceded (since the previous stop)."""
+    gaps: list[tuple[float, float]] = []
+    last_request = None
+    for when, pid, message in journal:
+        match = ACCESS_LINE.match(message)
+        if match and match["path"] != "/health":
+            last_request = when
+        elif pid == "1" and message.startswith("Stopping "):
+            if last_request is not None:
+                gaps.append((when, when - last_request))
+            last_request = None
+    return gaps
 
 
 class NginxRest:

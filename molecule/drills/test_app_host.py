@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 import sticky_clients as sc
 from conftest import (INSTANCE_START_SECONDS, NginxRest, answers_health, listening_addresses, parse_exposure,
-                      run_systemctl, unit_of, unit_properties, wait_until)
+                      quiet_before_each_stop, run_systemctl, unit_journal, unit_of, unit_properties, wait_until)
 
 SETTINGS_DIR = "/etc/stickyapp"
 # Role ca_certificates: where it puts the extra certificates, and the trust store they join.
@@ -29,6 +29,10 @@ RESTART_WITHIN_SECONDS = 5.0
 DEPLOYMENT_UNITS = ("stickyapp@", "stickylab-", "nginx.", "keepalived.", "prometheus-nginx-exporter.")
 # How long the host may take to finish booting (after a power cut, say).
 BOOT_SECONDS = 60
+# A rolling update takes an app host out of every lb, waits for the lbs' old workers, then
+# updates and restarts its instances: under a steady load, an instance's last request comes at
+# least this long before systemd stops it. Without the take-out, requests reach it until the stop.
+DRAINED_SECONDS = 1.0
 
 
 @pytest.fixture(scope="module")
@@ -171,3 +175,22 @@ def test_every_instance_answers_through_its_own_address(local_backends: list[dic
     for backend in local_backends:
         answer = sc.fetch(sc.Target.from_url(f"http://{backend['endpoint']}/health"), timeout=5)
         assert answer.status == 200 and answer.json()["server_id"] == backend["name"], (backend, answer)
+
+
+def test_the_rolling_update_took_each_instance_out_of_the_lbs_before_stopping_it(
+        request: pytest.FixtureRequest, local_backends: list[dict[str, Any]]) -> None:
+    """Run after a rolling update under a steady load (--rolling-update-since: when it began): each
+    instance here answered its last request at least DRAINED_SECONDS before systemd stopped it.
+    nginx would pass the requests of a stopped instance on to another one without an error, so only
+    this gap shows that the host left the load balancers first."""
+    since = request.config.getoption("--rolling-update-since")
+    if since is None:
+        pytest.skip("no --rolling-update-since given")
+    for backend in local_backends:
+        gaps = quiet_before_each_stop(unit_journal(unit_of(backend), since))
+        assert gaps, (f"{backend['name']} answered no request before a stop since {since}: "
+                      "either the update did not restart it or the load never reached it")
+        for stopped_at, quiet in gaps:
+            assert quiet >= DRAINED_SECONDS, (
+                f"{backend['name']} answered a request {quiet:.2f} s before systemd stopped it at {stopped_at:.1f}: "
+                "it was still in a load balancer's pool")
