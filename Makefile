@@ -63,7 +63,7 @@ molecule: image
 
 # Debian packages first (one apt at a time); then the base images download and build while
 # lint and the unit tests use the CPU (each one's output printed whole when it ends); then the
-# scenarios, then the Vagrant lab. STICKYLAB_NO_SKIPS: a unit test that skips fails (tests/conftest.py).
+# scenarios, then the Vagrant lab. STICKYLAB_NO_SKIPS: a test in tests/ that skips fails (tests/conftest.py).
 test: deps vagrant-deps venv engine
 	STICKYLAB_NO_SKIPS=1 $(MAKE) --no-print-directory --output-sync=target -j3 image lint unit
 	$(MAKE) --no-print-directory molecule vagrant-test

@@ -23,7 +23,7 @@ SAMPLE_DEPLOYMENT = {
     "tls": True, "tls_protocols": ["TLSv1.3"], "strategy": "cookie", "cookie_name": "SERVERID",
     "trusted_proxies": ["127.0.0.1"], "drain": ["server-3"], "down": [],
     "fail_timeout_seconds": 10, "read_timeout_seconds": 30, "worker_processes": 2,
-    "status_port": 8081, "exporter_url": None, "health_interval_seconds": 1.0, "health_timeout_seconds": 1.0,
+    "status_port": 8081, "exporter_url": None, "health_path": "/health", "health_interval_seconds": 1.0, "health_timeout_seconds": 1.0,
     "health_fall": 2, "health_rise": 2,
     "lb_hosts": ["lb1"], "this_host": "lb1", "lb_urls": {"lb1": "http://127.0.0.1/"},
     "backends": [{"id": f"app1_500{n}", "host": "app1", "name": f"server-{n}", "address": "127.0.0.1",
@@ -151,8 +151,12 @@ def test_the_quiet_before_each_stop_counts_from_the_last_request_that_is_not_a_h
         (110.1, "1", "Stopping stickyapp@5001.service - stickyapp gunicorn instance on port 5001..."),
     ]
     # The second stop had no request since the first: nothing to measure there.
-    assert drills.quiet_before_each_stop(journal) == [(104.2, pytest.approx(2.7)), (110.1, pytest.approx(0.1))]
-    assert drills.quiet_before_each_stop(journal[:3]) == []
+    assert drills.quiet_before_each_stop(journal, "/health") == [(104.2, pytest.approx(2.7)),
+                                                                 (110.1, pytest.approx(0.1))]
+    assert drills.quiet_before_each_stop(journal[:3], "/health") == []
+    # A checker that asks for another path: its requests are not the load's either.
+    journal.insert(3, (103.5, "700", access.format("GET /healthz")))
+    assert drills.quiet_before_each_stop(journal, "/healthz")[0] == (104.2, pytest.approx(2.7))
 
 
 def test_unkeyed_digests_catch_a_cookie_that_is_a_plain_hash() -> None:
@@ -244,7 +248,9 @@ def test_a_drill_module_whose_every_test_skips_fails_the_run(tmp_path: Path, hos
     result = run_drills(directory, "test_partly.py")
     assert result.returncode == 0, result.stdout + result.stderr
     assert "CHECKED NOTHING" not in result.stdout
-    # A failure stays a failure, reported as one.
-    (directory / "test_fails.py").write_text("def test_fails():\n    assert False\n")
-    result = run_drills(directory, "test_fails.py", "test_address_hash.py")
-    assert result.returncode == 1 and "FAILED test_fails.py::test_fails" in result.stdout
+    # A module with a failure is reported as failed, not as one that checked nothing.
+    (directory / "test_fails.py").write_text(
+        "import pytest\n\ndef test_fails():\n    assert False\n\ndef test_skips():\n    pytest.skip('not here')\n")
+    result = run_drills(directory, "test_fails.py")
+    assert result.returncode == 1 and "FAILED test_fails.py::test_fails" in result.stdout, result.stdout
+    assert "CHECKED NOTHING" not in result.stdout

@@ -37,7 +37,7 @@ import sticky_clients as sc  # noqa: E402
 
 DEPLOYMENT_KEYS = ("url", "http_url", "cafile", "tls", "tls_protocols", "strategy", "cookie_name",
                    "trusted_proxies", "drain", "down", "fail_timeout_seconds", "read_timeout_seconds",
-                   "worker_processes", "status_port", "exporter_url", "health_interval_seconds",
+                   "worker_processes", "status_port", "exporter_url", "health_path", "health_interval_seconds",
                    "health_timeout_seconds", "health_fall", "health_rise", "lb_hosts", "this_host", "lb_urls",
                    "backends")
 BACKEND_KEYS = ("id", "host", "name", "address", "port", "endpoint", "weight", "cookie", "local")
@@ -74,12 +74,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 # here (test_cookie.py under ip_hash, say) checked nothing: the run fails and says why, rather
 # than pass as if it had.
 
-MODULE_OUTCOMES: dict[str, dict[str, Any]] = {}  # test file -> {"passed": count, "skips": [reasons]}
+# test file -> {"passed": count, "failed": count, "skips": [reasons]}
+MODULE_OUTCOMES: dict[str, dict[str, Any]] = {}
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:
     for item in session.items:
-        MODULE_OUTCOMES.setdefault(item.nodeid.split("::")[0], {"passed": 0, "skips": []})
+        MODULE_OUTCOMES.setdefault(item.nodeid.split("::")[0], {"passed": 0, "failed": 0, "skips": []})
 
 
 def pytest_runtest_logreport(report: pytest.TestReport) -> None:
@@ -88,6 +89,8 @@ def pytest_runtest_logreport(report: pytest.TestReport) -> None:
         return
     if report.when == "call" and report.passed:
         outcome["passed"] += 1
+    elif report.failed:
+        outcome["failed"] += 1
     elif report.skipped and isinstance(report.longrepr, tuple):
         outcome["skips"].append(report.longrepr[2].removeprefix("Skipped: "))
 
@@ -95,7 +98,7 @@ def pytest_runtest_logreport(report: pytest.TestReport) -> None:
 def modules_that_checked_nothing() -> dict[str, list[str]]:
     """Each module none of whose tests passed although none failed -> why its tests skipped."""
     return {module: sorted(set(outcome["skips"])) for module, outcome in MODULE_OUTCOMES.items()
-            if outcome["passed"] == 0 and outcome["skips"]}
+            if outcome["passed"] == outcome["failed"] == 0 and outcome["skips"]}
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:
@@ -335,21 +338,22 @@ def unit_journal(unit: str, since: float) -> list[tuple[float, str, str]]:
     """(when, PID, message) of every journal entry of `unit` since the Unix time `since`, systemd's
     own about the unit (PID 1) included, oldest first."""
     output = subprocess.run(["journalctl", "--unit", unit, "--since", f"@{since:.0f}", "--output", "json",
-                             "--output-fields", "MESSAGE,_PID", "--no-pager"],
+                             "--output-fields", "MESSAGE,_PID", "--no-pager", "--quiet"],
                             check=True, capture_output=True, text=True, timeout=60).stdout
     entries = [json.loads(line) for line in output.splitlines() if line.strip()]
     return [(int(entry["__REALTIME_TIMESTAMP"]) / 1e6, str(entry.get("_PID", "")), str(entry.get("MESSAGE", "")))
             for entry in entries]
 
 
-def quiet_before_each_stop(journal: list[tuple[float, str, str]]) -> list[tuple[float, float]]:
+def quiet_before_each_stop(journal: list[tuple[float, str, str]], health_path: str) -> list[tuple[float, float]]:
     """(when systemd began stopping the instance, seconds since the last request it answered other
-    than a health check) for each stop that some such request preceded (since the previous stop)."""
+    than a health check) for each stop that some such request preceded (since the previous stop).
+    Health checks: the lb's checker asks for health_path, flask_app's restarts for /health."""
     gaps: list[tuple[float, float]] = []
     last_request = None
     for when, pid, message in journal:
         match = ACCESS_LINE.match(message)
-        if match and match["path"] != "/health":
+        if match and match["path"] not in (health_path, "/health"):
             last_request = when
         elif pid == "1" and message.startswith("Stopping "):
             if last_request is not None:

@@ -31,7 +31,7 @@ DEPLOYMENT_UNITS = ("stickyapp@", "stickylab-", "nginx.", "keepalived.", "promet
 BOOT_SECONDS = 60
 # A rolling update takes an app host out of every lb, waits for the lbs' old workers, then
 # updates and restarts its instances: under a steady load, an instance's last request comes at
-# least this long before systemd stops it. Without the take-out, requests reach it until the stop.
+# least this long before systemd stops it.
 DRAINED_SECONDS = 1.0
 
 
@@ -178,7 +178,7 @@ def test_every_instance_answers_through_its_own_address(local_backends: list[dic
 
 
 def test_the_rolling_update_took_each_instance_out_of_the_lbs_before_stopping_it(
-        request: pytest.FixtureRequest, local_backends: list[dict[str, Any]]) -> None:
+        request: pytest.FixtureRequest, local_backends: list[dict[str, Any]], deployment: dict[str, Any]) -> None:
     """Run after a rolling update under a steady load (--rolling-update-since: when it began): each
     instance here answered its last request at least DRAINED_SECONDS before systemd stopped it.
     nginx would pass the requests of a stopped instance on to another one without an error, so only
@@ -187,7 +187,7 @@ def test_the_rolling_update_took_each_instance_out_of_the_lbs_before_stopping_it
     if since is None:
         pytest.skip("no --rolling-update-since given")
     for backend in local_backends:
-        gaps = quiet_before_each_stop(unit_journal(unit_of(backend), since))
+        gaps = quiet_before_each_stop(unit_journal(unit_of(backend), since), deployment["health_path"])
         assert gaps, (f"{backend['name']} answered no request before a stop since {since}: "
                       "either the update did not restart it or the load never reached it")
         for stopped_at, quiet in gaps:

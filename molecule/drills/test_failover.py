@@ -32,6 +32,12 @@ def pin_new_client(lb: sc.Target, new_clients: Any) -> tuple[sc.Client, sc.Answe
     return client, answer
 
 
+def client_pinned_to(backend: dict[str, Any], deployment: dict[str, Any]) -> sc.Client:
+    """A client whose sticky cookie pins it to `backend`, as nginx set it earlier."""
+    return sc.Client(1, sticky_name=deployment["cookie_name"],
+                     cookies={deployment["cookie_name"]: backend["cookie"]})
+
+
 def follow(client: sc.Client) -> sc.Client:
     """The same user (the same cookie jar) with a fresh list of answers, for one phase."""
     return sc.Client(client.number, sticky_name=client.sticky_name, cookies=client.cookies)
@@ -109,8 +115,7 @@ def test_new_clients_avoid_a_draining_backend_and_its_pinned_clients_stay(
     assert newcomers["servers_reached"], brief(newcomers)
     assert not set(deployment["drain"]) & set(newcomers["servers_reached"]), brief(newcomers)
     for name in deployment["drain"]:
-        pinned = sc.Client(1, sticky_name=deployment["cookie_name"], cookies={
-            deployment["cookie_name"]: backends[name]["cookie"]})
+        pinned = client_pinned_to(backends[name], deployment)
         report = probe(lb, [pinned], 5)
         assert report["failed"] == 0, brief(report)
         assert report["per_client"][0]["servers"] == [name] * 5, report["per_client"][0]["servers"]
@@ -124,8 +129,7 @@ def test_clients_pinned_to_a_down_backend_are_re_pinned_once_without_an_error(
     if not deployment["down"]:
         pytest.skip("no backend is down in this deployment")
     for name in deployment["down"]:
-        pinned = sc.Client(1, sticky_name=deployment["cookie_name"], cookies={
-            deployment["cookie_name"]: backends[name]["cookie"]})
+        pinned = client_pinned_to(backends[name], deployment)
         report = probe(lb, [pinned], 5)
         servers = report["per_client"][0]["servers"]
         assert report["failed"] == 0, brief(report)
