@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import subprocess
 import sys
 import threading
 from collections.abc import Iterator
@@ -24,6 +25,12 @@ def load_module(relative_path: str, name: str) -> ModuleType:
     sys.modules[name] = module
     spec.loader.exec_module(module)
     return module
+
+
+def run_pytest(directory: Path, *arguments: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    """pytest (this venv's) run in `directory`, as a separate process, its output kept."""
+    return subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-rfEs", "--color=no", *arguments],
+                          cwd=directory, env=env, capture_output=True, text=True, timeout=120, check=False)
 
 
 @pytest.fixture()

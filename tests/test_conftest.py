@@ -6,10 +6,9 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
-from conftest import PROJECT_DIR
+from conftest import PROJECT_DIR, run_pytest
 
 SKIPPING_TESTS = """
 import pytest
@@ -30,19 +29,17 @@ def test_known_to_fail():
 """
 
 
-def run_pytest(directory: Path, **environment: str) -> subprocess.CompletedProcess:
+def run_pytest_here(directory: Path, **environment: str) -> subprocess.CompletedProcess:
     env = {key: value for key, value in os.environ.items() if key != "STICKYLAB_NO_SKIPS"} | environment
-    return subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", "-rfEs", "--color=no",
-                           str(directory)], cwd=directory, env=env, capture_output=True, text=True, timeout=60,
-                          check=False)
+    return run_pytest(directory, "-q", str(directory), env=env)
 
 
 def test_a_skip_fails_under_make_test_and_stays_a_skip_elsewhere(tmp_path: Path) -> None:
     shutil.copy(PROJECT_DIR / "tests" / "conftest.py", tmp_path)
     (tmp_path / "test_sample.py").write_text(SKIPPING_TESTS)
-    alone = run_pytest(tmp_path)
+    alone = run_pytest_here(tmp_path)
     assert alone.returncode == 0 and "1 passed, 2 skipped, 1 xfailed" in alone.stdout, alone.stdout + alone.stderr
-    under_make_test = run_pytest(tmp_path, STICKYLAB_NO_SKIPS="1")
+    under_make_test = run_pytest_here(tmp_path, STICKYLAB_NO_SKIPS="1")
     output = under_make_test.stdout
     assert under_make_test.returncode == 1, output + under_make_test.stderr
     assert "1 passed, 1 xfailed" in output and "skipped" not in output.splitlines()[-1], output

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import PROJECT_DIR, load_module
+from conftest import PROJECT_DIR, load_module, run_pytest
 
 DRILLS_DIR = PROJECT_DIR / "molecule" / "drills"
 drills = load_module("molecule/drills/conftest.py", "drills_conftest")
@@ -226,10 +226,9 @@ def test_assertions_md_points_at_drills_that_exist(host_layout: Path) -> None:
 # --- a drill module that checks nothing fails the run -------------------------------------
 
 
-def run_drills(directory: Path, *arguments: str) -> subprocess.CompletedProcess:
+def run_drills(directory: Path, module: str) -> subprocess.CompletedProcess:
     """pytest in /root/drills as drills.yml runs it (the host's pytest: here, this venv's)."""
-    return subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-v", "-rfEs", "--color=no",
-                           *arguments], cwd=directory, capture_output=True, text=True, timeout=120, check=False)
+    return run_pytest(directory, "-v", module)
 
 
 def test_a_drill_module_whose_every_test_skips_fails_the_run(tmp_path: Path, host_layout: Path) -> None:
