@@ -148,6 +148,21 @@ def test_bad_tls_settings(tmp_path: Path, tls_settings: str, message: str) -> No
     assert_stopped_in_preflight(result, f'"msg": "nginx_lb settings on lb1: {message}."')
 
 
+@pytest.mark.parametrize(("settings", "message"), [
+    ('{"nginx_lb_cookie_name": "SERVERID\\n"}', "nginx_lb_cookie_name must be 1-64 letters, digits, '_' or '-'"),
+    ('{"nginx_lb_proxy_read_timeout": "30s\\n"}',
+     "the nginx_lb timeouts must be times as nginx writes them, such as 10s or 500ms"),
+    ('{"nginx_lb_trusted_proxies": ["10.0.0.0/8\\n"]}',
+     "nginx_lb_trusted_proxies must be IP addresses or CIDRs (not: 10.0.0.0/8\\n)"),
+    ('{"nginx_lb_health_path": "/health check"}', "nginx_lb_health_path must be a path starting with /, without spaces"),
+], ids=["cookie-name-newline", "timeout-newline", "proxy-newline", "health-path-space"])
+def test_a_value_nginx_would_refuse_later_is_refused_first(tmp_path: Path, settings: str, message: str) -> None:
+    """A trailing newline or a space would pass a check that ends in `$`, and break nginx.conf or
+    the health checker's requests after the app hosts were already deployed."""
+    result = run_site(tmp_path, GOOD_INVENTORY, "-e", settings)
+    assert_stopped_in_preflight(result, f'"msg": "nginx_lb settings on lb1: {message}."')
+
+
 def test_unknown_tls_protocol_is_refused(tmp_path: Path) -> None:
     result = run_site(tmp_path, GOOD_INVENTORY, "-e", '{"nginx_lb_tls": true, "nginx_lb_tls_protocols": ["SSLv3"]}')
     assert_stopped_in_preflight(result, "nginx_lb_tls_protocols")
