@@ -25,8 +25,10 @@ from pathlib import Path
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 # Debian 13: the all-in-one host, every strategy, and production's shape (the lb pair, several
-# hosts). Debian 12: the all-in-one host and the multihost one. multihost@trixie passes too, but
-# would take `make test` past its 20 minutes on two cores: `make molecule SCENARIOS=multihost`.
+# hosts). Debian 12: the all-in-one host and the multihost one, whose app2 runs Debian 13 all the
+# same (molecule/multihost/molecule.yml): a fleet half-way through an upgrade. multihost@trixie
+# passes too, but would take `make test` past its 20 minutes on two cores:
+# `make molecule SCENARIOS=multihost`.
 MATRIX = ["default@trixie", "strategies@trixie", "pair@trixie", "default@bookworm", "multihost@bookworm"]
 # Minutes each run takes beside another one on a 2-core machine (medians of `.ci/run` logs);
 # only used to order the queue.
