@@ -67,6 +67,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="the app version every backend's /health must report (test_app_version.py)")
     group.addoption("--rolling-update-since", metavar="UNIX_TIME", type=float,
                     help="when a rolling update under a steady load began (test_app_host.py)")
+    group.addoption("--untouched-since", metavar="UNIX_TIME", type=float,
+                    help="when a rolling update that had to stop before this host began (test_app_host.py)")
 
 
 # --- every drill module that runs checks something ----------------------------------------

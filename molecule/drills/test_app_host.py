@@ -177,6 +177,20 @@ def test_every_instance_answers_through_its_own_address(local_backends: list[dic
         assert answer.status == 200 and answer.json()["server_id"] == backend["name"], (backend, answer)
 
 
+def test_no_instance_here_was_stopped_since_the_failed_update_began(
+        request: pytest.FixtureRequest, local_backends: list[dict[str, Any]]) -> None:
+    """Run on an app host after a rolling update that failed on an earlier host (--untouched-since:
+    when it began): the update stopped there, so no instance here was stopped, and each still runs."""
+    since = request.config.getoption("--untouched-since")
+    if since is None:
+        pytest.skip("no --untouched-since given")
+    for backend in local_backends:
+        stops = [(when, message) for when, pid, message in unit_journal(unit_of(backend), since)
+                 if pid == "1" and message.startswith("Stopping ")]
+        assert stops == [], f"{backend['name']} was stopped after the update had failed on an earlier host: {stops}"
+        assert unit_properties(unit_of(backend), "ActiveState")["ActiveState"] == "active", backend["name"]
+
+
 def test_the_rolling_update_took_each_instance_out_of_the_lbs_before_stopping_it(
         request: pytest.FixtureRequest, local_backends: list[dict[str, Any]], deployment: dict[str, Any]) -> None:
     """Run after a rolling update under a steady load (--rolling-update-since: when it began): each
