@@ -347,6 +347,11 @@ def unit_journal(unit: str, since: float) -> list[tuple[float, str, str]]:
             for entry in entries]
 
 
+def is_systemd_stop(pid: str, message: str) -> bool:
+    """A journal entry of systemd (PID 1) beginning to stop the unit."""
+    return pid == "1" and message.startswith("Stopping ")
+
+
 def quiet_before_each_stop(journal: list[tuple[float, str, str]], health_path: str) -> list[tuple[float, float]]:
     """(when systemd began stopping the instance, seconds since the last request it answered other
     than a health check) for each stop that some such request preceded (since the previous stop).
@@ -357,7 +362,7 @@ def quiet_before_each_stop(journal: list[tuple[float, str, str]], health_path: s
         match = ACCESS_LINE.match(message)
         if match and match["path"] not in (health_path, "/health"):
             last_request = when
-        elif pid == "1" and message.startswith("Stopping "):
+        elif is_systemd_stop(pid, message):
             if last_request is not None:
                 gaps.append((when, when - last_request))
             last_request = None

@@ -17,7 +17,8 @@ from typing import Any
 import pytest
 import sticky_clients as sc
 from conftest import (INSTANCE_START_SECONDS, NginxRest, answers_health, listening_addresses, parse_exposure,
-                      quiet_before_each_stop, run_systemctl, unit_journal, unit_of, unit_properties, wait_until)
+                      is_systemd_stop, quiet_before_each_stop, run_systemctl, unit_journal, unit_of,
+                      unit_properties, wait_until)
 
 SETTINGS_DIR = "/etc/stickyapp"
 # Role ca_certificates: where it puts the extra certificates, and the trust store they join.
@@ -186,7 +187,7 @@ def test_no_instance_here_was_stopped_since_the_failed_update_began(
         pytest.skip("no --untouched-since given")
     for backend in local_backends:
         stops = [(when, message) for when, pid, message in unit_journal(unit_of(backend), since)
-                 if pid == "1" and message.startswith("Stopping ")]
+                 if is_systemd_stop(pid, message)]
         assert stops == [], f"{backend['name']} was stopped after the update had failed on an earlier host: {stops}"
         assert unit_properties(unit_of(backend), "ActiveState")["ActiveState"] == "active", backend["name"]
 
